@@ -1,0 +1,214 @@
+"""Self-describing checkpoints: weights + everything needed to rebuild and use the model.
+
+A checkpoint is a dict of plain types and tensors, loadable with
+``torch.load(weights_only=True)``::
+
+    {"format": FORMAT, "format_version": 1, "model_state": {...}, "model_config": {...},
+     "preprocess": {...}, "training": {...}, "metrics": {...}, "code_version": "x.y.z",
+     "optimizer_state": {...} (optional)}
+
+Files are written to a temporary name in the target folder and renamed, so a crash never
+leaves a half-written checkpoint under the real name.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from depth_estimation_ros import __version__
+from depth_estimation_ros.model import (
+    ModelConfig,
+    MultiScaleDepthNet,
+    PreprocessConfig,
+    build_model,
+)
+
+FORMAT = "depth_estimation_ros.checkpoint"
+FORMAT_VERSION = 1
+DEFAULT_WEIGHTS_NAME = "compact_synthetic.pt"
+WEIGHTS_ENV = "DEPTH_ESTIMATION_CHECKPOINT"
+
+HOW_TO_GET_WEIGHTS = (
+    "train weights with `python -m depth_training.train --config "
+    "depth_training/configs/synthetic_compact.yaml` (or on NYUv2, see README 'Training') and "
+    "pass the resulting best.pt with --checkpoint (or the node's `checkpoint` parameter)"
+)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable, or does not describe a compatible model."""
+
+
+def default_checkpoint_path() -> Path:
+    """The checkpoint shipped inside the package (may not exist in a bare source tree).
+
+    ``$DEPTH_ESTIMATION_CHECKPOINT`` overrides it.
+    """
+    env = os.environ.get(WEIGHTS_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent / "weights" / DEFAULT_WEIGHTS_NAME
+
+
+def resolve_checkpoint_path(path: str | os.PathLike[str] | None) -> Path:
+    """``path`` or the default; raise :class:`CheckpointError` if the file does not exist."""
+    p = Path(path) if path not in (None, "") else default_checkpoint_path()
+    if not p.is_file():
+        what = "checkpoint" if path not in (None, "") else "default checkpoint"
+        raise CheckpointError(f"{what} {p} does not exist; {HOW_TO_GET_WEIGHTS}")
+    return p
+
+
+def _plain(value: Any) -> Any:
+    """Convert to plain Python types so ``weights_only=True`` can load it."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"cannot store {type(value).__name__} in a checkpoint: use plain types")
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise CheckpointError(f"cannot write checkpoint {path}: folder {path.parent} does not "
+                              "exist")
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror}") from exc
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model: nn.Module,
+    *,
+    model_config: ModelConfig,
+    preprocess: PreprocessConfig,
+    training: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    optimizer_state: Mapping[str, Any] | None = None,
+    half: bool = False,
+) -> Path:
+    """Write a self-describing checkpoint atomically.
+
+    Args:
+        path: destination file.
+        model: the network (a DDP/compiled wrapper is unwrapped).
+        model_config: config the model was built from.
+        preprocess: preprocessing metadata the model expects.
+        training: training state (epoch, step, stage, config, ...), plain types.
+        metrics: validation/evaluation metrics, plain types.
+        optimizer_state: ``optimizer.state_dict()`` (and similar) for resuming.
+        half: store floating-point weights as float16 (halves the file; loading restores
+            float32).
+
+    Returns:
+        The written path.
+    """
+    module = getattr(model, "module", model)  # DDP
+    module = getattr(module, "_orig_mod", module)  # torch.compile
+    state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    ckpt: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_state": state,
+        "model_config": model_config.to_dict(),
+        "preprocess": preprocess.to_dict(),
+        "training": _plain(dict(training or {})),
+        "metrics": _plain(dict(metrics or {})),
+        "code_version": __version__,
+    }
+    if optimizer_state is not None:
+        ckpt["optimizer_state"] = _plain(dict(optimizer_state))
+    return atomic_torch_save(ckpt, path)
+
+
+def load_checkpoint(path: str | os.PathLike[str] | None = None,
+                    map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and validate a checkpoint (``None`` = the default shipped one).
+
+    Raises:
+        CheckpointError: missing file, not a checkpoint, corrupt, or an unknown format.
+    """
+    p = resolve_checkpoint_path(path)
+    try:
+        ckpt = torch.load(p, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt file
+        raise CheckpointError(
+            f"checkpoint {p} is not a readable PyTorch file ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); expected a file "
+            "written by depth_estimation_ros.checkpoint.save_checkpoint") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{p} is not a depth_estimation_ros checkpoint (no "
+                              f"'format': '{FORMAT}' entry); expected a file written by "
+                              "save_checkpoint")
+    version = ckpt.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {p} has format version {version}; this code reads "
+                              f"version {FORMAT_VERSION}")
+    for key in ("model_state", "model_config", "preprocess"):
+        if not isinstance(ckpt.get(key), dict):
+            raise CheckpointError(f"checkpoint {p} lacks its '{key}' entry")
+    ckpt["path"] = str(p)
+    return ckpt
+
+
+def model_from_checkpoint(
+    ckpt_or_path: Mapping[str, Any] | str | os.PathLike[str] | None,
+    device: str | torch.device = "cpu",
+) -> tuple[MultiScaleDepthNet, ModelConfig, PreprocessConfig]:
+    """Rebuild the model from a checkpoint alone (in eval mode, float32, on ``device``).
+
+    Raises:
+        CheckpointError: the checkpoint is unusable or does not match its own config.
+    """
+    ckpt = ckpt_or_path if isinstance(ckpt_or_path, Mapping) else load_checkpoint(ckpt_or_path)
+    where = ckpt.get("path", "checkpoint")
+    try:
+        cfg = ModelConfig.from_dict(dict(ckpt["model_config"]))
+        pre = PreprocessConfig.from_dict(dict(ckpt["preprocess"]))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where} has an incompatible model or preprocess config: "
+                              f"{exc}") from exc
+    model = build_model(cfg)
+    state = {k: v.float() if v.is_floating_point() else v
+             for k, v in ckpt["model_state"].items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise CheckpointError(f"{where} does not match a {cfg.variant} model built from its "
+                              f"own config ({first})") from exc
+    return model.to(device).eval(), cfg, pre
