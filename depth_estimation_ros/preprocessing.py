@@ -5,7 +5,6 @@ The same functions run at inference (the estimator) and in training, so the two 
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -37,22 +36,3 @@ def normalize(rgb: Tensor, pre: PreprocessConfig) -> Tensor:
     """(B, 3, H, W) float 0–255 → ``(v - mean) / std``."""
     return (rgb - pre.mean) / pre.std
 
-
-def preprocess(rgb_hwc: Tensor, pre: PreprocessConfig, dtype: torch.dtype = torch.float32,
-               channels_last: bool = False) -> Tensor:
-    """Batch of HWC uint8 RGB frames → normalised network input.
-
-    Args:
-        rgb_hwc: (B, H, W, 3) uint8 RGB.
-        pre: preprocessing metadata.
-        dtype: dtype of the result (float16 on CUDA fast paths).
-        channels_last: return a channels-last tensor (faster convs on tensor cores).
-
-    Returns:
-        (B, 3, input_height, input_width) tensor of ``dtype``.
-    """
-    x = rgb_hwc.permute(0, 3, 1, 2).float()
-    x = normalize(resize_and_crop(x, pre), pre).to(dtype)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x.contiguous() if not channels_last else x

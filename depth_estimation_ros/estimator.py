@@ -1,0 +1,257 @@
+"""Checkpoint → device → metric depth for camera frames of any size.
+
+``DepthEstimator`` is the one inference entry point used by the CLI, the node, the DDS runtime,
+the bag converter, evaluation and the benchmark. On CUDA it runs the network in half
+precision and channels-last with cuDNN autotuning; frames travel to the GPU as raw uint8
+through a pinned host buffer (non-blocking), are converted, resized and normalised there, and
+only the finished depth comes back: one host↔device round trip per call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from depth_estimation_ros.checkpoint import load_checkpoint, model_from_checkpoint
+from depth_estimation_ros.model import ModelConfig, PreprocessConfig
+from depth_estimation_ros.preprocessing import normalize, resize_and_crop
+
+_LOG = logging.getLogger(__name__)
+
+# encoding -> (channels in the array, indices of R, G, B among them)
+_CHANNEL_ORDER: dict[str, tuple[int, tuple[int, int, int]]] = {
+    "rgb8": (3, (0, 1, 2)),
+    "bgr8": (3, (2, 1, 0)),
+    "rgba8": (4, (0, 1, 2)),
+    "bgra8": (4, (2, 1, 0)),
+    "mono8": (1, (0, 0, 0)),
+}
+ESTIMATOR_ENCODINGS: tuple[str, ...] = tuple(_CHANNEL_ORDER)
+OUTPUT_MODES: tuple[str, ...] = ("input", "native")
+
+
+def resolve_device(spec: str | torch.device) -> torch.device:
+    """Turn ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` into a usable device.
+
+    Raises:
+        ValueError: the spec is malformed, or names a CUDA device that is not available.
+    """
+    if isinstance(spec, torch.device):
+        spec = str(spec)
+    spec = spec.strip().lower()
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec == "cuda" or (spec.startswith("cuda:") and spec[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {spec!r} requested but CUDA is not available on this "
+                             "machine; use 'cpu' or 'auto'")
+        dev = torch.device(spec)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {spec!r} requested but only "
+                             f"{torch.cuda.device_count()} CUDA device(s) exist")
+        return dev
+    raise ValueError(f"device {spec!r} not understood; expected 'auto', 'cpu', 'cuda' or "
+                     "'cuda:N'")
+
+
+@dataclass(frozen=True)
+class OutputRegion:
+    """Where the prediction lies in an input frame, in input pixels."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+
+
+class DepthEstimator:
+    """Metric depth from RGB frames with a multi-scale depth network.
+
+    Args:
+        checkpoint: path to a checkpoint, an already loaded checkpoint dict, or ``None`` for
+            the checkpoint shipped with the package.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        half: run the network in float16 (default: on CUDA only).
+        channels_last: channels-last memory format (default: on CUDA only).
+        cudnn_benchmark: let cuDNN autotune convolutions for the fixed input shape.
+
+    Raises:
+        CheckpointError: missing, corrupt or incompatible checkpoint.
+        ValueError: bad device specification.
+    """
+
+    def __init__(self, checkpoint: str | os.PathLike[str] | dict | None = None,
+                 device: str | torch.device = "auto", *, half: bool | None = None,
+                 channels_last: bool | None = None, cudnn_benchmark: bool = True) -> None:
+        self.device = resolve_device(device)
+        ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+        self.checkpoint_path: str = str(ckpt.get("path", "<in memory>"))
+        self.checkpoint_metrics: dict = dict(ckpt.get("metrics", {}))
+        model, self.model_config, self.preprocess = model_from_checkpoint(ckpt, self.device)
+        cuda = self.device.type == "cuda"
+        self.half = cuda if half is None else bool(half)
+        if self.half and not cuda:
+            raise ValueError("half precision is only supported on CUDA devices")
+        self.channels_last = cuda if channels_last is None else bool(channels_last)
+        self.dtype = torch.float16 if self.half else torch.float32
+        if cuda:
+            torch.backends.cudnn.benchmark = cudnn_benchmark
+        if self.half:
+            model = model.half()
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self._pinned: dict[tuple, Tensor] = {}
+        pre = self.preprocess
+        with torch.inference_mode():
+            probe = torch.zeros(1, 3, pre.input_height, pre.input_width, device=self.device,
+                                dtype=self.dtype)
+            out = self.model(probe)
+        self._native_hw: tuple[int, int] = (int(out.shape[-2]), int(out.shape[-1]))
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def native_size(self) -> tuple[int, int]:
+        """(width, height) of the network's output (147×109 at the paper's input)."""
+        return self._native_hw[1], self._native_hw[0]
+
+    @property
+    def variant(self) -> str:
+        return self.model_config.variant
+
+    def output_region(self, width: int, height: int) -> OutputRegion:
+        """The part of a ``width``×``height`` frame the prediction covers."""
+        fl, ft, fw, fh = self.preprocess.crop_fraction()
+        return OutputRegion(round(fl * width), round(ft * height), round(fw * width),
+                            round(fh * height))
+
+    # ---------------------------------------------------------------- public API
+    def estimate(self, image: np.ndarray, encoding: str = "rgb8",
+                 output: str = "input") -> np.ndarray:
+        """Depth of one frame.
+
+        Args:
+            image: (H, W, C) or (H, W) uint8 array in ``encoding``.
+            encoding: rgb8, bgr8, rgba8, bgra8 or mono8.
+            output: ``input`` (the frame's resolution) or ``native`` (the network's).
+
+        Returns:
+            (H, W) float32 metres (or the native size), NaN where invalid or not covered.
+        """
+        return self.estimate_batch([image], encoding, output)[0]
+
+    def estimate_batch(self, images: Sequence[np.ndarray] | np.ndarray, encoding: str = "rgb8",
+                       output: str = "input") -> list[np.ndarray]:
+        """Depth of several frames in one network pass (frames may differ in size).
+
+        Returns:
+            One (H, W) float32 array per frame, as :meth:`estimate`.
+        """
+        if output not in OUTPUT_MODES:
+            raise ValueError(f"output {output!r} not understood; expected one of "
+                             f"{OUTPUT_MODES}")
+        arrays = [self._check_image(im, encoding) for im in images]
+        if not arrays:
+            return []
+        if all(a.shape == arrays[0].shape for a in arrays):
+            frames = self._upload(np.stack(arrays))  # (B, H, W, C) uint8 on device
+            x = self._to_input(frames, encoding)
+        else:
+            x = torch.cat([self._to_input(self._upload(a[None]), encoding) for a in arrays])
+        with torch.inference_mode():
+            depth = self.predict_depth(x)  # (B, 1, h, w) metres, float32
+            outs = [self.postprocess(depth[i: i + 1], a.shape[1], a.shape[0], output)
+                    for i, a in enumerate(arrays)]
+        return self._download(outs)
+
+    def predict_depth(self, x: Tensor) -> Tensor:
+        """Network input (B, 3, h, w) normalised → (B, 1, 109, 147) float32 metres."""
+        with torch.inference_mode():
+            return torch.exp(self.model(x).float())
+
+    def postprocess(self, depth: Tensor, width: int, height: int,
+                    output: str = "input") -> Tensor:
+        """Native depth (B, 1, h, w) → (B, H, W) metres at the output size, NaN invalid."""
+        pre = self.preprocess
+        if output == "native":
+            out = depth[:, 0]
+        else:
+            r = self.output_region(width, height)
+            inner = F.interpolate(depth, size=(r.height, r.width), mode="bilinear",
+                                  align_corners=False)[:, 0]
+            if (r.left, r.top, r.width, r.height) == (0, 0, width, height):
+                out = inner
+            else:
+                out = torch.full((depth.shape[0], height, width), float("nan"),
+                                 device=depth.device, dtype=depth.dtype)
+                out[:, r.top: r.top + r.height, r.left: r.left + r.width] = inner
+        valid = (out >= pre.min_depth) & (out <= pre.max_depth)
+        return torch.where(valid, out, torch.full_like(out, float("nan")))
+
+    # ---------------------------------------------------------------- internals
+    @staticmethod
+    def _check_image(image: np.ndarray, encoding: str) -> np.ndarray:
+        if encoding not in _CHANNEL_ORDER:
+            raise ValueError(f"encoding {encoding!r} not supported; expected one of "
+                             f"{ESTIMATOR_ENCODINGS}")
+        a = np.asarray(image)
+        if a.dtype != np.uint8:
+            raise ValueError(f"image dtype {a.dtype} not supported; expected uint8")
+        channels = _CHANNEL_ORDER[encoding][0]
+        if a.ndim == 2 and channels == 1:
+            a = a[:, :, None]
+        if a.ndim != 3 or a.shape[2] != channels:
+            raise ValueError(f"image of shape {a.shape} does not match encoding {encoding!r}; "
+                             f"expected (H, W, {channels})")
+        if a.shape[0] < 2 or a.shape[1] < 2:
+            raise ValueError(f"image of shape {a.shape} is too small; need at least 2×2 pixels")
+        return a
+
+    def _upload(self, batch: np.ndarray) -> Tensor:
+        """(B, H, W, C) uint8 numpy → device tensor; via a reused pinned buffer on CUDA."""
+        host = torch.from_numpy(np.ascontiguousarray(batch))
+        if self.device.type != "cuda":
+            return host
+        key = tuple(host.shape)
+        buf = self._pinned.get(key)
+        if buf is None:
+            if len(self._pinned) > 8:  # many distinct sizes: don't hoard pinned memory
+                self._pinned.clear()
+            buf = self._pinned[key] = torch.empty(key, dtype=torch.uint8).pin_memory()
+        buf.copy_(host)
+        return buf.to(self.device, non_blocking=True)
+
+    def _to_input(self, frames: Tensor, encoding: str) -> Tensor:
+        """(B, H, W, C) uint8 on device → (B, 3, h, w) normalised network input."""
+        _, order = _CHANNEL_ORDER[encoding]
+        x = frames[..., list(order)].permute(0, 3, 1, 2).float()  # (B, 3, H, W) RGB 0–255
+        x = normalize(resize_and_crop(x, self.preprocess), self.preprocess).to(self.dtype)
+        if self.channels_last:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x.contiguous()
+
+    def _download(self, outs: list[Tensor]) -> list[np.ndarray]:
+        if self.device.type == "cuda":
+            host = [o.to("cpu", non_blocking=True) for o in outs]
+            torch.cuda.current_stream(self.device).synchronize()
+            outs = host
+        return [o[0].numpy().astype(np.float32, copy=False) for o in outs]
+
+    def describe(self) -> str:
+        """One line for logs: variant, device, precision, checkpoint."""
+        return (f"{self.variant} on {self.device} ({'fp16' if self.half else 'fp32'}"
+                f"{', channels_last' if self.channels_last else ''}) from "
+                f"{self.checkpoint_path}")
+
+
+__all__ = ["DepthEstimator", "ESTIMATOR_ENCODINGS", "OUTPUT_MODES", "OutputRegion",
+           "ModelConfig", "PreprocessConfig", "resolve_device"]
