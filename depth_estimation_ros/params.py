@@ -1,0 +1,349 @@
+"""Node parameters: declared once, validated, read into one frozen dataclass.
+
+Both transport shells use this module: the rclpy node turns each `ParamSpec` into a
+`ParameterDescriptor` (with its range and `read_only` flag), and the DDS-native runtime reads
+the same names from a ROS 2 parameters YAML file and ``-p name:=value`` overrides. Live
+changes go through `DepthNodeParams.with_changes`, which rejects read-only parameters with a
+reason, in both shells. No ROS imports here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+NODE_NAME = "depth_estimation_node"
+
+# Topic names as the node creates them. Inputs are remappable relative names; when not
+# remapped they fall back to the defaults below (relative, so a namespace applies).
+IMAGE_INPUT = "image"
+CAMERA_INFO_INPUT = "camera_info"
+DEFAULT_IMAGE_TOPIC = "camera/image_raw"
+DEPTH_IMAGE_TOPIC = "depth/image"
+DEPTH_CAMERA_INFO_TOPIC = "depth/camera_info"
+DEPTH_POINTS_TOPIC = "depth/points"
+DIAGNOSTICS_TOPIC = "/diagnostics"
+
+ParamValue = bool | int | float | str
+
+
+class ParameterError(ValueError):
+    """A parameter value, file or override that the node cannot accept."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """Declaration of one node parameter.
+
+    Attributes:
+        name: Parameter name.
+        type: Python type of the value: bool, int, float or str.
+        default: Default value (also in ``config/depth.yaml``).
+        description: One line shown by ``ros2 param describe``.
+        min_value: Inclusive lower bound for numbers, or None.
+        max_value: Inclusive upper bound for numbers, or None.
+        choices: Allowed strings, or empty for any string.
+        read_only: True when the value cannot change after start-up.
+    """
+
+    name: str
+    type: type
+    default: ParamValue
+    description: str
+    min_value: float | int | None = None
+    max_value: float | int | None = None
+    choices: tuple[str, ...] = ()
+    read_only: bool = False
+
+    @property
+    def constraints(self) -> str:
+        """Plain-English constraints, for error messages and descriptors."""
+        if self.choices:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.min_value is not None and self.max_value is not None:
+            kind = "an integer" if self.type is int else "a number"
+            return f"{kind} in [{self.min_value}, {self.max_value}]"
+        return {bool: "true or false", int: "an integer", float: "a number"}.get(
+            self.type, "a string"
+        )
+
+
+_RELIABILITY = ("best_effort", "reliable")
+_DURABILITY = ("volatile", "transient_local")
+
+PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec("checkpoint", str, "",
+              "Model checkpoint (.pt) path; empty uses the packaged default weights.",
+              read_only=True),
+    ParamSpec("device", str, "auto",
+              "Inference device: auto, cpu, cuda or cuda:N.", read_only=True),
+    ParamSpec("image_transport", str, "raw",
+              "Input transport: raw (sensor_msgs/Image on the image topic) or compressed "
+              "(sensor_msgs/CompressedImage on <image>/compressed).",
+              choices=("raw", "compressed"), read_only=True),
+    ParamSpec("use_camera_info", bool, True,
+              "Take intrinsics from the camera_info topic beside the image topic.",
+              read_only=True),
+    ParamSpec("fx", float, 0.0,
+              "Fallback focal length x in pixels at the input resolution; 0 uses the NYU "
+              "Kinect intrinsics scaled to the input size.", min_value=0.0, max_value=1e5),
+    ParamSpec("fy", float, 0.0,
+              "Fallback focal length y in pixels at the input resolution; 0 with fx = 0.",
+              min_value=0.0, max_value=1e5),
+    ParamSpec("cx", float, 0.0,
+              "Fallback principal point x in pixels; 0 uses the image centre.",
+              min_value=0.0, max_value=1e5),
+    ParamSpec("cy", float, 0.0,
+              "Fallback principal point y in pixels; 0 uses the image centre.",
+              min_value=0.0, max_value=1e5),
+    ParamSpec("output_resolution", str, "input",
+              "Depth image size: input (same as the camera image, NaN outside the part the "
+              "network sees) or native (the network output, 147x109).",
+              choices=("input", "native")),
+    ParamSpec("publish_pointcloud", bool, True,
+              "Publish depth/points (sensor_msgs/PointCloud2, organised)."),
+    ParamSpec("pointcloud_color", bool, True,
+              "Add the rgb field (depth_image_proc layout) to the point cloud."),
+    ParamSpec("pointcloud_decimation", int, 1,
+              "Keep every N-th row and column of the depth image in the point cloud.",
+              min_value=1, max_value=16),
+    ParamSpec("min_range", float, 0.1,
+              "Points nearer than this (metres, along z) are NaN in the cloud.",
+              min_value=0.0, max_value=1000.0),
+    ParamSpec("max_range", float, 10.0,
+              "Points farther than this (metres, along z) are NaN in the cloud.",
+              min_value=0.0, max_value=1000.0),
+    ParamSpec("max_input_pixels", int, 4096 * 4096,
+              "Input frames with more pixels than this are rejected.",
+              min_value=1, max_value=1 << 28),
+    ParamSpec("input_qos_reliability", str, "best_effort",
+              "Input QoS reliability (sensor data: best_effort).",
+              choices=_RELIABILITY, read_only=True),
+    ParamSpec("input_qos_durability", str, "volatile",
+              "Input QoS durability.", choices=_DURABILITY, read_only=True),
+    ParamSpec("input_qos_depth", int, 5,
+              "Input QoS history depth (keep last N).", min_value=1, max_value=1000,
+              read_only=True),
+    ParamSpec("output_qos_reliability", str, "reliable",
+              "Output QoS reliability; reliable also serves best_effort readers.",
+              choices=_RELIABILITY, read_only=True),
+    ParamSpec("output_qos_durability", str, "volatile",
+              "Output QoS durability; transient_local for readers that ask for it.",
+              choices=_DURABILITY, read_only=True),
+    ParamSpec("output_qos_depth", int, 2,
+              "Output QoS history depth (keep last N).", min_value=1, max_value=1000,
+              read_only=True),
+    ParamSpec("diagnostics_period", float, 1.0,
+              "Seconds between /diagnostics messages.", min_value=0.1, max_value=60.0,
+              read_only=True),
+    ParamSpec("log_period", float, 10.0,
+              "Seconds between status log lines; 0 disables them.", min_value=0.0,
+              max_value=3600.0, read_only=True),
+)
+
+SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}
+LIVE_PARAMETERS: frozenset[str] = frozenset(s.name for s in PARAMETERS if not s.read_only)
+
+_DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+@dataclass(frozen=True)
+class DepthNodeParams:
+    """All node parameters, validated. Field docs are in `PARAMETERS`."""
+
+    checkpoint: str = ""
+    device: str = "auto"
+    image_transport: str = "raw"
+    use_camera_info: bool = True
+    fx: float = 0.0
+    fy: float = 0.0
+    cx: float = 0.0
+    cy: float = 0.0
+    output_resolution: str = "input"
+    publish_pointcloud: bool = True
+    pointcloud_color: bool = True
+    pointcloud_decimation: int = 1
+    min_range: float = 0.1
+    max_range: float = 10.0
+    max_input_pixels: int = 4096 * 4096
+    input_qos_reliability: str = "best_effort"
+    input_qos_durability: str = "volatile"
+    input_qos_depth: int = 5
+    output_qos_reliability: str = "reliable"
+    output_qos_durability: str = "volatile"
+    output_qos_depth: int = 2
+    diagnostics_period: float = 1.0
+    log_period: float = 10.0
+
+    def __post_init__(self) -> None:
+        for spec in PARAMETERS:
+            # Coerce int -> float where allowed; frozen, so go through object.__setattr__.
+            object.__setattr__(self, spec.name, validate_value(spec, getattr(self, spec.name)))
+        if self.min_range >= self.max_range:
+            raise ParameterError(
+                f"Parameter 'min_range' ({self.min_range} m) must be less than 'max_range' "
+                f"({self.max_range} m)."
+            )
+        if (self.fx > 0.0) != (self.fy > 0.0):
+            raise ParameterError(
+                f"Parameters 'fx' and 'fy' must both be 0 (NYU Kinect defaults) or both be "
+                f"positive, got fx={self.fx}, fy={self.fy}."
+            )
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> DepthNodeParams:
+        """Build from a name -> value mapping; missing names take their defaults.
+
+        Raises:
+            ParameterError: on an unknown name or an invalid value.
+        """
+        unknown = sorted(set(values) - set(SPECS))
+        if unknown:
+            raise ParameterError(
+                f"Unknown parameter(s) {', '.join(unknown)}; expected names from "
+                f"{', '.join(SPECS)}."
+            )
+        return cls(**dict(values))
+
+    def as_dict(self) -> dict[str, ParamValue]:
+        """Return name -> value for every parameter."""
+        return dataclasses.asdict(self)
+
+    def with_changes(self, changes: Mapping[str, Any]) -> DepthNodeParams:
+        """Validate a live parameter update and return the updated parameters.
+
+        Raises:
+            ParameterError: if a read-only parameter would change, or a value is invalid.
+        """
+        for name, value in changes.items():
+            spec = SPECS.get(name)
+            if spec is None:
+                raise ParameterError(f"Unknown parameter '{name}'.")
+            if spec.read_only and validate_value(spec, value) != getattr(self, name):
+                raise ParameterError(
+                    f"Parameter '{name}' is read-only: it is applied at start-up only, so "
+                    f"restart the node to change it."
+                )
+        return dataclasses.replace(self, **dict(changes))
+
+
+def validate_value(spec: ParamSpec, value: Any) -> ParamValue:
+    """Check one value against its declaration and return it with the declared type.
+
+    Raises:
+        ParameterError: if the type, range or choice is wrong.
+    """
+    expected = f"Parameter '{spec.name}' must be {spec.constraints}, got {value!r}."
+    if spec.type is bool:
+        if not isinstance(value, bool):
+            raise ParameterError(expected)
+        return value
+    if spec.type is str:
+        if not isinstance(value, str) or (spec.choices and value not in spec.choices):
+            raise ParameterError(expected)
+        if spec.name == "device" and not _DEVICE_PATTERN.fullmatch(value):
+            raise ParameterError(expected.replace("a string", "auto, cpu, cuda or cuda:N"))
+        return value
+    # Numbers: bool is an int subclass, so exclude it; ints are accepted for floats.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParameterError(expected)
+    if spec.type is int:
+        if isinstance(value, float):
+            raise ParameterError(expected)
+    else:
+        value = float(value)
+        if value != value:  # NaN
+            raise ParameterError(expected)
+    if spec.min_value is not None and value < spec.min_value:
+        raise ParameterError(expected)
+    if spec.max_value is not None and value > spec.max_value:
+        raise ParameterError(expected)
+    return value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse one ``name:=value`` override; the value is read as YAML like ROS 2 does.
+
+    Raises:
+        ParameterError: if the text has no ``:=`` or the value is not valid YAML.
+    """
+    name, sep, raw = text.partition(":=")
+    if not sep or not name:
+        raise ParameterError(f"Parameter override {text!r} must look like name:=value.")
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"Parameter override {text!r} has an invalid value: {exc}") from exc
+    return name, "" if value is None else value
+
+
+def load_params_file(
+    path: str | Path, node_name: str = NODE_NAME, namespace: str = ""
+) -> dict[str, Any]:
+    """Read the parameters for one node from a ROS 2 parameters YAML file.
+
+    The file holds ``<node>: {ros__parameters: {...}}`` sections, where ``<node>`` is the
+    node name, its fully qualified name or a wildcard (``/**``). Sections that match are
+    merged in file order; nested dictionaries become dotted names.
+
+    Raises:
+        ParameterError: if the file is missing, not YAML, or not laid out as above.
+    """
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ParameterError(f"Cannot read parameters file {path}: {exc.strerror}.") from exc
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"Parameters file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ParameterError(
+            f"Parameters file {path} must map node names to {{ros__parameters: ...}}."
+        )
+    full_name = "/".join(p for p in (namespace.strip("/"), node_name) if p)
+    values: dict[str, Any] = {}
+    for key, section in document.items():
+        pattern = str(key).strip("/")
+        if not (
+            pattern == node_name
+            or pattern == full_name
+            or fnmatch.fnmatchcase(full_name, pattern.replace("**", "*"))
+        ):
+            continue
+        params = section.get("ros__parameters") if isinstance(section, dict) else None
+        if not isinstance(params, dict):
+            raise ParameterError(
+                f"Parameters file {path}: section {key!r} must contain a 'ros__parameters' "
+                f"mapping."
+            )
+        values.update(_flatten(params))
+    return values
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def camera_info_topic_for(image_topic: str) -> str:
+    """Return the camera_info topic beside an image topic (image_transport convention)."""
+    parent, _, _ = image_topic.rpartition("/")
+    return f"{parent}/camera_info" if parent or image_topic.startswith("/") else "camera_info"
+
+
+def compressed_topic_for(image_topic: str) -> str:
+    """Return the image_transport ``compressed`` topic of an image topic."""
+    return f"{image_topic.rstrip('/')}/compressed"
