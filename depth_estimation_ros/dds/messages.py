@@ -1,0 +1,390 @@
+"""ROS 2 message types under their DDS names, for cyclonedds-python (plain CDR, XCDR1).
+
+Each class is an ``IdlStruct`` dataclass named like the type rosidl generates for DDS
+(``sensor_msgs/msg/Image`` is ``sensor_msgs::msg::dds_::Image_``), final and keyless, with
+field names, order and types exactly as in the ``.msg`` files, so a process that publishes
+them is a ROS 2 peer on the wire.
+
+Byte payloads (``Image.data``, ``CompressedImage.data``, ``PointCloud2.data``) are declared
+``sequence<uint8>`` (that is what the XTypes type information announces), but are encoded by
+one ``memcpy``-style copy instead of cyclonedds' element-wise default, which builds a Python
+list of ints and costs tens of ms per 1 MB image. They accept ``bytes``, ``bytearray``,
+``memoryview``, a ``numpy`` ``uint8`` array (any shape, C-contiguous or not) or a list of ints,
+and decode to ``bytes`` (use ``np.frombuffer``).
+
+Pinned behaviour of cyclonedds-python 11.0.1 this relies on (checked at import time and by
+``test/test_dds_messages.py``): ``IDL.populate()`` builds ``StructMachine`` objects whose
+``members_machines`` dict maps field names to machines; a ``sequence[uint8]`` field gets a
+``PlainCdrV2SequenceOfPrimitiveMachine``, which we swap for a subclass of the library's own
+``BytesMachine`` (the machine it uses for ``bytes`` fields: uint32 length, then the raw
+bytes; the same CDR as ``sequence<uint8>`` in XCDR1 and XCDR2).
+"""
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from cyclonedds.idl import IdlStruct
+from cyclonedds.idl import types as t
+from cyclonedds.idl._machinery import (
+    BytesMachine,
+    PlainCdrV2SequenceOfPrimitiveMachine,
+    StructMachine,
+)
+from cyclonedds.idl.annotations import final
+
+__all__ = [
+    "CameraInfo",
+    "CompressedImage",
+    "DiagnosticArray",
+    "DiagnosticStatus",
+    "Header",
+    "Image",
+    "KeyValue",
+    "MESSAGE_TYPES",
+    "PointCloud2",
+    "PointField",
+    "RegionOfInterest",
+    "Time",
+    "as_bytes_like",
+    "ros_type_name",
+    "type_hash",
+]
+
+# RIHS01 type hashes (REP 2016), identical for Humble, Iron and Jazzy. Computed with
+# rosbags' type store (``get_typestore(Stores.ROS2_JAZZY).hash_rihs01(name)``); the test
+# suite recomputes them, so a wrong constant fails there rather than on a ROS graph.
+TYPE_HASHES: dict[str, str] = {
+    "builtin_interfaces/msg/Time":
+        "RIHS01_b106235e25a4c5ed35098aa0a61a3ee9c9b18d197f398b0e4206cea9acf9c197",
+    "std_msgs/msg/Header":
+        "RIHS01_f49fb3ae2cf070f793645ff749683ac6b06203e41c891e17701b1cb597ce6a01",
+    "sensor_msgs/msg/Image":
+        "RIHS01_d31d41a9a4c4bc8eae9be757b0beed306564f7526c88ea6a4588fb9582527d47",
+    "sensor_msgs/msg/CompressedImage":
+        "RIHS01_15640771531571185e2efc8a100baf923961a4d15d5569652e6cb6691e8e371a",
+    "sensor_msgs/msg/CameraInfo":
+        "RIHS01_b3dfd68ff46c9d56c80fd3bd4ed22c7a4ddce8c8348f2f59c299e73118e7e275",
+    "sensor_msgs/msg/RegionOfInterest":
+        "RIHS01_ad16bcba5f9131dcdba6fbded19f726f5440e3c513b4fb586dd3027eeed8abb1",
+    "sensor_msgs/msg/PointField":
+        "RIHS01_5c6a4750728c2bcfbbf7037225b20b02d4429634732146b742dee1726637ef01",
+    "sensor_msgs/msg/PointCloud2":
+        "RIHS01_9198cabf7da3796ae6fe19c4cb3bdd3525492988c70522628af5daa124bae2b5",
+    "diagnostic_msgs/msg/KeyValue":
+        "RIHS01_d68081eaa540288c5440753baecef0c4e16e81a5f78ad68902ded5100413bb42",
+    "diagnostic_msgs/msg/DiagnosticStatus":
+        "RIHS01_b0e3e692ea2d54a8af2f4ef1930e81556a2db55216b771f8a7d2724ed47bf0e4",
+    "diagnostic_msgs/msg/DiagnosticArray":
+        "RIHS01_5a8a36efb05fb25070fa0fb3810290c0e6cd4862b54a8fb975a1ee8dc55a333e",
+}
+
+
+def as_bytes_like(value: Any) -> bytes | bytearray | memoryview:
+    """Return ``value`` as a flat byte buffer without per-element Python conversion.
+
+    Args:
+        value: bytes, bytearray, memoryview, numpy uint8 array or a sequence of ints 0..255.
+
+    Returns:
+        An object ``bytearray`` slice assignment accepts (numpy arrays are not accepted
+        there directly because they also implement the number protocol).
+
+    Raises:
+        TypeError: ``value`` is not byte-like, or a numpy array whose dtype is not uint8.
+    """
+    if isinstance(value, (bytes, bytearray)):
+        return value
+    if isinstance(value, np.ndarray):
+        if value.dtype != np.uint8:
+            raise TypeError(
+                f"byte field got a numpy array of dtype {value.dtype}; expected uint8 "
+                "(use array.view(np.uint8) or encodings.encode_image for typed pixels)"
+            )
+        return memoryview(np.ascontiguousarray(value).reshape(-1))
+    if isinstance(value, memoryview):
+        if value.format == "B" and value.ndim == 1 and value.contiguous:
+            return value
+        if value.c_contiguous:
+            return value.cast("B")
+        return value.tobytes()
+    if isinstance(value, (list, tuple)):
+        return bytes(value)
+    raise TypeError(
+        f"byte field got {type(value).__name__}; expected bytes, bytearray, memoryview, "
+        "a numpy uint8 array or a list of ints"
+    )
+
+
+def _check_bytes_like(value: Any, where: str) -> None:
+    """Raise ``TypeError`` early (at construction) for values ``as_bytes_like`` would reject."""
+    if isinstance(value, (bytes, bytearray, memoryview, list, tuple)):
+        return
+    if isinstance(value, np.ndarray) and value.dtype == np.uint8:
+        return
+    try:
+        as_bytes_like(value)
+    except TypeError as exc:
+        raise TypeError(f"{where}: {exc}") from None
+
+
+class _OctetSequenceMachine(BytesMachine):
+    """``sequence<uint8>`` encoded in one copy; decodes to ``bytes``."""
+
+    def serialize(self, buffer, value, *args, **kwargs):  # noqa: ANN001, D102
+        super().serialize(buffer, as_bytes_like(value), *args, **kwargs)
+
+
+def _use_fast_bytes(cls: type, *names: str) -> None:
+    """Swap the element-wise machine of ``sequence[uint8]`` fields ``names`` of ``cls``."""
+    idl = cls.__idl__
+    idl.populate()
+    for machine in (idl.v1_machine, idl.v2_machine):
+        if not isinstance(machine, StructMachine):
+            raise RuntimeError(
+                f"cyclonedds built a {type(machine).__name__} for {cls.__name__}; expected "
+                "StructMachine (is cyclonedds still 11.0.1?)"
+            )
+        for name in names:
+            current = machine.members_machines.get(name)
+            if isinstance(current, _OctetSequenceMachine):
+                continue
+            if not isinstance(current, PlainCdrV2SequenceOfPrimitiveMachine):
+                raise RuntimeError(
+                    f"cyclonedds built a {type(current).__name__} for {cls.__name__}.{name}; "
+                    "expected PlainCdrV2SequenceOfPrimitiveMachine (is cyclonedds still 11.0.1?)"
+                )
+            machine.members_machines[name] = _OctetSequenceMachine()
+
+
+def _register(cls: type, ros_name: str) -> None:
+    cls.__ros_type__ = ros_name
+    cls.__ros_typehash__ = TYPE_HASHES[ros_name]
+
+
+# ---------------------------------------------------------------------------------------
+# builtin_interfaces, std_msgs
+
+
+@dataclass
+@final
+class Time(IdlStruct, typename="builtin_interfaces.msg.dds_.Time_"):
+    """``builtin_interfaces/msg/Time``: seconds and nanoseconds since the epoch."""
+
+    sec: t.int32 = 0
+    nanosec: t.uint32 = 0
+
+    @classmethod
+    def from_nanoseconds(cls, ns: int) -> "Time":
+        """Build from integer nanoseconds (e.g. ``time.time_ns()``)."""
+        sec, nanosec = divmod(int(ns), 1_000_000_000)
+        return cls(sec=sec, nanosec=nanosec)
+
+    @classmethod
+    def now(cls) -> "Time":
+        """Wall-clock time now (what ROS 2 uses for stamps without sim time)."""
+        return cls.from_nanoseconds(time.time_ns())
+
+    def to_nanoseconds(self) -> int:
+        """Integer nanoseconds since the epoch."""
+        return self.sec * 1_000_000_000 + self.nanosec
+
+    def to_seconds(self) -> float:
+        """Float seconds since the epoch."""
+        return self.sec + self.nanosec * 1e-9
+
+
+@dataclass
+@final
+class Header(IdlStruct, typename="std_msgs.msg.dds_.Header_"):
+    """``std_msgs/msg/Header``."""
+
+    stamp: Time = field(default_factory=Time)
+    frame_id: str = ""
+
+
+# ---------------------------------------------------------------------------------------
+# sensor_msgs
+
+
+@dataclass
+@final
+class Image(IdlStruct, typename="sensor_msgs.msg.dds_.Image_"):
+    """``sensor_msgs/msg/Image``; ``data`` is raw bytes, ``step`` bytes per row."""
+
+    header: Header = field(default_factory=Header)
+    height: t.uint32 = 0
+    width: t.uint32 = 0
+    encoding: str = ""
+    is_bigendian: t.uint8 = 0
+    step: t.uint32 = 0
+    data: t.sequence[t.uint8] = b""
+
+    def __post_init__(self) -> None:
+        _check_bytes_like(self.data, "Image.data")
+
+
+@dataclass
+@final
+class CompressedImage(IdlStruct, typename="sensor_msgs.msg.dds_.CompressedImage_"):
+    """``sensor_msgs/msg/CompressedImage``; ``format`` e.g. ``"jpeg"`` or ``"rgb8; png ..."``."""
+
+    header: Header = field(default_factory=Header)
+    format: str = ""
+    data: t.sequence[t.uint8] = b""
+
+    def __post_init__(self) -> None:
+        _check_bytes_like(self.data, "CompressedImage.data")
+
+
+@dataclass
+@final
+class RegionOfInterest(IdlStruct, typename="sensor_msgs.msg.dds_.RegionOfInterest_"):
+    """``sensor_msgs/msg/RegionOfInterest``."""
+
+    x_offset: t.uint32 = 0
+    y_offset: t.uint32 = 0
+    height: t.uint32 = 0
+    width: t.uint32 = 0
+    do_rectify: bool = False
+
+
+def _zeros(n: int) -> Any:
+    return field(default_factory=lambda: [0.0] * n)
+
+
+@dataclass
+@final
+class CameraInfo(IdlStruct, typename="sensor_msgs.msg.dds_.CameraInfo_"):
+    """``sensor_msgs/msg/CameraInfo``; ``k`` 3x3, ``r`` 3x3, ``p`` 3x4, row-major."""
+
+    header: Header = field(default_factory=Header)
+    height: t.uint32 = 0
+    width: t.uint32 = 0
+    distortion_model: str = ""
+    d: t.sequence[t.float64] = field(default_factory=list)
+    k: t.array[t.float64, 9] = _zeros(9)
+    r: t.array[t.float64, 9] = _zeros(9)
+    p: t.array[t.float64, 12] = _zeros(12)
+    binning_x: t.uint32 = 0
+    binning_y: t.uint32 = 0
+    roi: RegionOfInterest = field(default_factory=RegionOfInterest)
+
+
+@dataclass
+@final
+class PointField(IdlStruct, typename="sensor_msgs.msg.dds_.PointField_"):
+    """``sensor_msgs/msg/PointField``; ``datatype`` is one of the constants below."""
+
+    name: str = ""
+    offset: t.uint32 = 0
+    datatype: t.uint8 = 0
+    count: t.uint32 = 0
+
+
+# .msg constants (set after class creation so they are not IDL members).
+for _i, _name in enumerate(
+    ("INT8", "UINT8", "INT16", "UINT16", "INT32", "UINT32", "FLOAT32", "FLOAT64"), start=1
+):
+    setattr(PointField, _name, _i)
+
+
+@dataclass
+@final
+class PointCloud2(IdlStruct, typename="sensor_msgs.msg.dds_.PointCloud2_"):
+    """``sensor_msgs/msg/PointCloud2``; ``data`` is ``height * row_step`` raw bytes."""
+
+    header: Header = field(default_factory=Header)
+    height: t.uint32 = 0
+    width: t.uint32 = 0
+    fields: t.sequence[PointField] = field(default_factory=list)
+    is_bigendian: bool = False
+    point_step: t.uint32 = 0
+    row_step: t.uint32 = 0
+    data: t.sequence[t.uint8] = b""
+    is_dense: bool = False
+
+    def __post_init__(self) -> None:
+        _check_bytes_like(self.data, "PointCloud2.data")
+
+
+# ---------------------------------------------------------------------------------------
+# diagnostic_msgs
+
+
+@dataclass
+@final
+class KeyValue(IdlStruct, typename="diagnostic_msgs.msg.dds_.KeyValue_"):
+    """``diagnostic_msgs/msg/KeyValue``."""
+
+    key: str = ""
+    value: str = ""
+
+
+@dataclass
+@final
+class DiagnosticStatus(IdlStruct, typename="diagnostic_msgs.msg.dds_.DiagnosticStatus_"):
+    """``diagnostic_msgs/msg/DiagnosticStatus``; ``level`` is OK/WARN/ERROR/STALE."""
+
+    level: t.byte = 0
+    name: str = ""
+    message: str = ""
+    hardware_id: str = ""
+    values: t.sequence[KeyValue] = field(default_factory=list)
+
+
+for _i, _name in enumerate(("OK", "WARN", "ERROR", "STALE")):
+    setattr(DiagnosticStatus, _name, _i)
+
+
+@dataclass
+@final
+class DiagnosticArray(IdlStruct, typename="diagnostic_msgs.msg.dds_.DiagnosticArray_"):
+    """``diagnostic_msgs/msg/DiagnosticArray``."""
+
+    header: Header = field(default_factory=Header)
+    status: t.sequence[DiagnosticStatus] = field(default_factory=list)
+
+
+MESSAGE_TYPES: tuple[type, ...] = (
+    Time, Header, Image, CompressedImage, RegionOfInterest, CameraInfo, PointField,
+    PointCloud2, KeyValue, DiagnosticStatus, DiagnosticArray,
+)
+
+for _cls, _ros_name in zip(
+    MESSAGE_TYPES,
+    (
+        "builtin_interfaces/msg/Time", "std_msgs/msg/Header", "sensor_msgs/msg/Image",
+        "sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/RegionOfInterest",
+        "sensor_msgs/msg/CameraInfo", "sensor_msgs/msg/PointField",
+        "sensor_msgs/msg/PointCloud2", "diagnostic_msgs/msg/KeyValue",
+        "diagnostic_msgs/msg/DiagnosticStatus", "diagnostic_msgs/msg/DiagnosticArray",
+    ),
+    strict=True,
+):
+    _register(_cls, _ros_name)
+
+_use_fast_bytes(Image, "data")
+_use_fast_bytes(CompressedImage, "data")
+_use_fast_bytes(PointCloud2, "data")
+
+
+def ros_type_name(msg_type: type) -> str:
+    """ROS name of a message class, e.g. ``"sensor_msgs/msg/Image"``.
+
+    Raises:
+        TypeError: ``msg_type`` is not one of this module's message classes.
+    """
+    name = getattr(msg_type, "__ros_type__", None)
+    if name is None:
+        raise TypeError(
+            f"message type {msg_type!r} is not a ROS 2 message class from "
+            "depth_estimation_ros.dds.messages"
+        )
+    return name
+
+
+def type_hash(msg_type: type) -> str:
+    """RIHS01 type hash string of a message class (``"RIHS01_<64 hex>"``)."""
+    return TYPE_HASHES[ros_type_name(msg_type)]

@@ -1,0 +1,200 @@
+"""ROS 2 DDS message types: names, layout, type hashes, CDR bytes vs rosbags, speed."""
+
+import time
+
+import numpy as np
+import pytest
+from cyclonedds.idl._main import get_idl_annotations
+from rosbags.typesys import Stores, get_typestore
+
+from depth_estimation_ros.dds import messages as m
+
+JAZZY = get_typestore(Stores.ROS2_JAZZY)
+HUMBLE = get_typestore(Stores.ROS2_HUMBLE)
+R = JAZZY.types
+
+
+def _dds_name(ros_name: str) -> str:
+    pkg, sub, name = ros_name.split("/")
+    return f"{pkg}::{sub}::dds_::{name}_"
+
+
+@pytest.mark.parametrize("cls", m.MESSAGE_TYPES, ids=lambda c: c.__name__)
+def test_dds_type_name_fields_final_keyless(cls: type) -> None:
+    ros_name = m.ros_type_name(cls)
+    assert cls.__idl__.idl_transformed_typename == _dds_name(ros_name)
+    assert get_idl_annotations(cls)["extensibility"] == "final"
+    cls.__idl__.populate()
+    assert cls.__idl__.keyless
+    ours = list(cls.__dataclass_fields__)
+    theirs = [name for name, _ in JAZZY.fielddefs[ros_name][1]]
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("cls", m.MESSAGE_TYPES, ids=lambda c: c.__name__)
+def test_type_hash_matches_rosbags_jazzy_and_humble(cls: type) -> None:
+    ros_name = m.ros_type_name(cls)
+    assert m.type_hash(cls) == JAZZY.hash_rihs01(ros_name) == HUMBLE.hash_rihs01(ros_name)
+    assert m.type_hash(cls).startswith("RIHS01_") and len(m.type_hash(cls)) == 7 + 64
+
+
+def test_constants() -> None:
+    assert (m.PointField.INT8, m.PointField.FLOAT32, m.PointField.FLOAT64) == (1, 7, 8)
+    assert (m.DiagnosticStatus.OK, m.DiagnosticStatus.STALE) == (0, 3)
+    assert "FLOAT32" not in m.PointField.__dataclass_fields__
+
+
+def _header(ours: bool):
+    if ours:
+        return m.Header(stamp=m.Time(sec=1_700_000_000, nanosec=123_456_789), frame_id="cam")
+    return R["std_msgs/msg/Header"](
+        stamp=R["builtin_interfaces/msg/Time"](sec=1_700_000_000, nanosec=123_456_789),
+        frame_id="cam",
+    )
+
+
+def _same_cdr(ours: object, theirs: object, ros_name: str) -> bytes:
+    a = ours.serialize(use_version_2=False)
+    b = bytes(JAZZY.serialize_cdr(theirs, ros_name))
+    assert a[:4] == b"\x00\x01\x00\x00"  # plain CDR (XCDR1), little endian
+    assert a == b
+    return a
+
+
+def test_image_cdr_identical_to_rosbags_and_round_trips() -> None:
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 256, size=(7, 3 * 5 + 3), dtype=np.uint8)  # padded rows (step 18)
+    ours = m.Image(header=_header(True), height=7, width=5, encoding="rgb8", step=18,
+                   data=data)
+    theirs = R["sensor_msgs/msg/Image"](
+        header=_header(False), height=7, width=5, encoding="rgb8", is_bigendian=0, step=18,
+        data=data.reshape(-1),
+    )
+    raw = _same_cdr(ours, theirs, "sensor_msgs/msg/Image")
+    back = m.Image.deserialize(raw)
+    assert isinstance(back.data, bytes) and back.data == data.tobytes()
+    assert back.header == ours.header and back.step == 18 and back.encoding == "rgb8"
+    parsed = JAZZY.deserialize_cdr(raw, "sensor_msgs/msg/Image")
+    assert np.array_equal(parsed.data, data.reshape(-1))
+
+
+def test_camera_info_cdr_identical_to_rosbags() -> None:
+    k = [500.0, 0.0, 320.5, 0.0, 501.0, 240.25, 0.0, 0.0, 1.0]
+    r = [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0]
+    p = [500.0, 0.0, 320.5, 0.0, 0.0, 501.0, 240.25, 0.0, 0.0, 0.0, 1.0, 0.0]
+    d = [0.1, -0.2, 0.001, 0.002, 0.0]
+    ours = m.CameraInfo(
+        header=_header(True), height=480, width=640, distortion_model="plumb_bob", d=d, k=k,
+        r=[float(x) for x in r], p=p, binning_x=1, binning_y=2,
+        roi=m.RegionOfInterest(x_offset=1, y_offset=2, height=3, width=4, do_rectify=True),
+    )
+    theirs = R["sensor_msgs/msg/CameraInfo"](
+        header=_header(False), height=480, width=640, distortion_model="plumb_bob",
+        d=np.array(d), k=np.array(k), r=np.array(r, dtype=np.float64), p=np.array(p),
+        binning_x=1, binning_y=2,
+        roi=R["sensor_msgs/msg/RegionOfInterest"](
+            x_offset=1, y_offset=2, height=3, width=4, do_rectify=True),
+    )
+    raw = _same_cdr(ours, theirs, "sensor_msgs/msg/CameraInfo")
+    assert m.CameraInfo.deserialize(raw) == ours
+
+
+def test_pointcloud2_cdr_identical_to_rosbags() -> None:
+    names = [("x", 0), ("y", 4), ("z", 8), ("rgb", 16)]
+    pts = np.random.default_rng(1).random((2, 3, 8)).astype(np.float32)  # point_step 32
+    ours = m.PointCloud2(
+        header=_header(True), height=2, width=3,
+        fields=[m.PointField(name=n, offset=o, datatype=m.PointField.FLOAT32, count=1)
+                for n, o in names],
+        is_bigendian=False, point_step=32, row_step=96, data=pts.view(np.uint8),
+        is_dense=False,
+    )
+    theirs = R["sensor_msgs/msg/PointCloud2"](
+        header=_header(False), height=2, width=3,
+        fields=[R["sensor_msgs/msg/PointField"](name=n, offset=o, datatype=7, count=1)
+                for n, o in names],
+        is_bigendian=False, point_step=32, row_step=96, data=pts.view(np.uint8).reshape(-1),
+        is_dense=False,
+    )
+    raw = _same_cdr(ours, theirs, "sensor_msgs/msg/PointCloud2")
+    back = m.PointCloud2.deserialize(raw)
+    assert np.array_equal(np.frombuffer(back.data, np.float32).reshape(2, 3, 8), pts)
+    assert [f.name for f in back.fields] == ["x", "y", "z", "rgb"]
+
+
+def test_compressed_image_and_diagnostics_cdr_identical_to_rosbags() -> None:
+    payload = bytes(range(13))
+    _same_cdr(
+        m.CompressedImage(header=_header(True), format="jpeg", data=payload),
+        R["sensor_msgs/msg/CompressedImage"](
+            header=_header(False), format="jpeg", data=np.frombuffer(payload, np.uint8)),
+        "sensor_msgs/msg/CompressedImage",
+    )
+    ours = m.DiagnosticArray(header=_header(True), status=[m.DiagnosticStatus(
+        level=m.DiagnosticStatus.WARN, name="depth: rate", message="slow", hardware_id="cpu",
+        values=[m.KeyValue(key="hz", value="3.5")])])
+    theirs = R["diagnostic_msgs/msg/DiagnosticArray"](header=_header(False), status=[
+        R["diagnostic_msgs/msg/DiagnosticStatus"](
+            level=1, name="depth: rate", message="slow", hardware_id="cpu",
+            values=[R["diagnostic_msgs/msg/KeyValue"](key="hz", value="3.5")])])
+    raw = _same_cdr(ours, theirs, "diagnostic_msgs/msg/DiagnosticArray")
+    assert m.DiagnosticArray.deserialize(raw) == ours
+
+
+def test_byte_field_accepts_all_byte_like_inputs_identically() -> None:
+    arr = np.arange(24, dtype=np.uint8).reshape(4, 6)
+    expected = m.Image(height=4, width=6, encoding="mono8", step=6,
+                       data=arr.tobytes()).serialize()
+    inputs = [bytearray(arr.tobytes()), memoryview(arr.tobytes()), arr, arr.reshape(-1).tolist(),
+              np.asfortranarray(arr), memoryview(arr)]
+    for value in inputs:
+        msg = m.Image(height=4, width=6, encoding="mono8", step=6, data=value)
+        assert msg.serialize() == expected, type(value)
+    # A non-contiguous view (every other column of a wider array) is copied correctly.
+    wide = np.zeros((4, 12), np.uint8)
+    wide[:, ::2] = arr
+    assert m.Image(height=4, width=6, encoding="mono8", step=6,
+                   data=wide[:, ::2]).serialize() == expected
+
+
+def test_byte_field_rejects_wrong_dtype_and_types() -> None:
+    with pytest.raises(TypeError, match="Image.data.*dtype float32"):
+        m.Image(data=np.zeros(4, np.float32)).serialize()
+    with pytest.raises(TypeError, match="expected bytes"):
+        m.Image(data=3.5).serialize()
+
+
+def test_time_helpers() -> None:
+    t = m.Time.from_nanoseconds(1_700_000_000_987_654_321)
+    assert (t.sec, t.nanosec) == (1_700_000_000, 987_654_321)
+    assert t.to_nanoseconds() == 1_700_000_000_987_654_321
+    assert abs(t.to_seconds() - 1_700_000_000.987654321) < 1e-6
+    assert abs(m.Time.now().to_seconds() - time.time()) < 5
+
+
+def test_image_640x480_32fc1_serialise_deserialise_speed() -> None:
+    depth = np.random.default_rng(2).random((480, 640), dtype=np.float32)
+    msg = m.Image(header=_header(True), height=480, width=640, encoding="32FC1", step=2560,
+                  data=depth.view(np.uint8))
+    ser, de = [], []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        raw = msg.serialize(use_version_2=False)
+        t1 = time.perf_counter()
+        back = m.Image.deserialize(raw)
+        t2 = time.perf_counter()
+        ser.append(t1 - t0)
+        de.append(t2 - t1)
+    assert np.array_equal(np.frombuffer(back.data, np.float32).reshape(480, 640), depth)
+    s_ms, d_ms = 1e3 * min(ser), 1e3 * min(de)
+    print(f"\n640x480 32FC1 Image ({len(raw)} B): serialise {s_ms:.2f} ms, "
+          f"deserialise {d_ms:.2f} ms (best of 7)")
+    assert s_ms < 10.0 and d_ms < 10.0
+
+
+def test_byte_field_assigned_later_is_still_checked_at_serialisation() -> None:
+    msg = m.PointCloud2()
+    msg.data = np.zeros(3, np.int16)
+    with pytest.raises(Exception, match="Failed to encode member data") as info:
+        msg.serialize()
+    assert isinstance(info.value.__cause__, TypeError)
