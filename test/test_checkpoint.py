@@ -1,0 +1,96 @@
+"""Checkpoints: round trip, weights_only loading, atomic writes, clear errors."""
+
+import pytest
+import torch
+
+from depth_estimation_ros.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+)
+from depth_estimation_ros.model import ModelConfig, PreprocessConfig, build_model
+
+
+@pytest.fixture()
+def compact():
+    torch.manual_seed(1)
+    return build_model("compact").eval()
+
+
+def _save(path, model, **kw):
+    return save_checkpoint(path, model, model_config=model.config,
+                           preprocess=PreprocessConfig.full_frame(), **kw)
+
+
+def test_round_trip_rebuilds_identical_model(tmp_path, compact):
+    opt = torch.optim.SGD(compact.parameters(), lr=0.1, momentum=0.9)
+    compact(torch.randn(1, 3, 228, 304)).mean().backward()
+    opt.step()
+    path = _save(tmp_path / "m.pt", compact, training={"epoch": 3, "stage": "coarse"},
+                 metrics={"delta1": torch.tensor(0.5)}, optimizer_state=opt.state_dict())
+    raw = torch.load(path, weights_only=True)  # plain types only
+    assert raw["training"] == {"epoch": 3, "stage": "coarse"}
+    assert raw["metrics"] == {"delta1": 0.5}
+    assert raw["optimizer_state"]["param_groups"][0]["lr"] == 0.1
+    model, cfg, pre = model_from_checkpoint(path)
+    assert cfg == compact.config and pre == PreprocessConfig.full_frame()
+    x = torch.randn(1, 3, 228, 304)
+    with torch.inference_mode():
+        assert torch.equal(model(x), compact(x))
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary left behind
+
+
+def test_half_storage_halves_file_and_loads_as_float32(tmp_path, compact):
+    full = _save(tmp_path / "f.pt", compact)
+    half = _save(tmp_path / "h.pt", compact, half=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    model, _, _ = model_from_checkpoint(half)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    x = torch.randn(1, 3, 228, 304)
+    with torch.inference_mode():
+        torch.testing.assert_close(model(x), compact(x), atol=2e-2, rtol=2e-2)
+
+
+def test_missing_file_says_how_to_get_weights(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist.*train"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_corrupt_file(tmp_path, compact):
+    good = _save(tmp_path / "m.pt", compact)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="not a readable PyTorch file"):
+        load_checkpoint(bad)
+    (tmp_path / "text.pt").write_text("hello")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load_checkpoint(tmp_path / "text.pt")
+
+
+def test_foreign_and_incompatible_files(tmp_path, compact):
+    torch.save({"state_dict": compact.state_dict()}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not a depth_estimation_ros checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+    ckpt = torch.load(_save(tmp_path / "m.pt", compact), weights_only=True)
+    ckpt["format_version"] = 99
+    torch.save(ckpt, tmp_path / "future.pt")
+    with pytest.raises(CheckpointError, match="format version 99"):
+        load_checkpoint(tmp_path / "future.pt")
+    ckpt["format_version"] = 1
+    ckpt["model_config"] = ModelConfig.preset("compact").to_dict() | {"compact_width": 16}
+    torch.save(ckpt, tmp_path / "mismatch.pt")
+    with pytest.raises(CheckpointError, match="does not match a compact model"):
+        model_from_checkpoint(tmp_path / "mismatch.pt")
+    ckpt["model_config"] = {"variant": "transformer"}
+    torch.save(ckpt, tmp_path / "variant.pt")
+    with pytest.raises(CheckpointError, match="incompatible model or preprocess config"):
+        model_from_checkpoint(tmp_path / "variant.pt")
+
+
+def test_unwritable_destination_leaves_nothing(tmp_path, compact):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        _save(tmp_path / "missing_dir" / "m.pt", compact)
+    with pytest.raises(TypeError, match="plain types"):
+        _save(tmp_path / "m.pt", compact, training={"obj": object()})
+    assert list(tmp_path.iterdir()) == []
