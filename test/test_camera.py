@@ -1,0 +1,175 @@
+"""Tests for depth_estimation_ros.camera: intrinsics and back-projection."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from depth_estimation_ros.camera import (
+    CameraInfoError,
+    CameraIntrinsics,
+    _ray_grid,
+    backproject,
+    project,
+)
+
+
+def _small_camera() -> CameraIntrinsics:
+    return CameraIntrinsics(fx=50.0, fy=40.0, cx=3.5, cy=2.0, width=8, height=5)
+
+
+def test_k_matrix_and_from_matrix_round_trip() -> None:
+    cam = CameraIntrinsics.nyu_kinect()
+    K = cam.K
+    assert K.dtype == np.float64 and K.shape == (3, 3)
+    np.testing.assert_array_equal(K[2], [0.0, 0.0, 1.0])
+    assert (K[0, 0], K[1, 1], K[0, 2], K[1, 2]) == (518.8579, 519.4696, 325.5824, 253.7362)
+    assert CameraIntrinsics.from_matrix(K, 640, 480) == cam
+    # ROS CameraInfo.k is a flat row-major list of 9 floats.
+    assert CameraIntrinsics.from_matrix(list(K.ravel()), 640, 480) == cam
+
+
+@pytest.mark.parametrize(
+    "K",
+    [
+        [0.0] * 9,  # uncalibrated camera publishes all zeros
+        [500.0, 0, 320, 0, math.nan, 240, 0, 0, 1],
+        [500.0, 0, 320, 0, 500, math.inf, 0, 0, 1],
+        [-500.0, 0, 320, 0, 500, 240, 0, 0, 1],
+        [500.0, 0, 320, 0, 500, 240, 0, 0, 2],
+        [500.0, 0, 320, 0, 500, 240, 0.1, 0, 1],
+        [500.0, 3.0, 320, 0, 500, 240, 0, 0, 1],
+        [500.0, 0, 320, 0, 500, 240],
+        "not a matrix",
+    ],
+)
+def test_from_matrix_rejects_bad_k(K: object) -> None:
+    with pytest.raises(CameraInfoError):
+        CameraIntrinsics.from_matrix(K, 640, 480)
+
+
+def test_camera_info_error_is_value_error_and_bad_sizes_rejected() -> None:
+    assert issubclass(CameraInfoError, ValueError)
+    with pytest.raises(CameraInfoError, match="width"):
+        CameraIntrinsics(fx=1.0, fy=1.0, cx=0.0, cy=0.0, width=0, height=4)
+    with pytest.raises(CameraInfoError, match="cx"):
+        CameraIntrinsics(fx=1.0, fy=1.0, cx=math.nan, cy=0.0, width=4, height=4)
+
+
+def test_nyu_kinect_scaled_like_image_proc_resize() -> None:
+    half = CameraIntrinsics.nyu_kinect(320, 240)
+    assert half.fx == pytest.approx(518.8579 / 2)
+    assert half.fy == pytest.approx(519.4696 / 2)
+    assert half.cx == pytest.approx(325.5824 / 2)
+    assert half.cy == pytest.approx(253.7362 / 2)
+    assert (half.width, half.height) == (320, 240)
+    small = CameraIntrinsics.nyu_kinect().scaled(304, 228)
+    assert small.fx == pytest.approx(518.8579 * 304 / 640)
+    assert small.cx == pytest.approx(325.5824 * 304 / 640)
+    assert small.fy == pytest.approx(519.4696 * 228 / 480)
+    assert small.cy == pytest.approx(253.7362 * 228 / 480)
+    with pytest.raises(CameraInfoError):
+        small.scaled(0, 10)
+
+
+def test_cropped_shifts_principal_point() -> None:
+    cam = CameraIntrinsics.nyu_kinect(320, 240)
+    crop = cam.cropped(8, 6, 304, 228)  # the paper's centre crop
+    assert crop.cx == pytest.approx(cam.cx - 8) and crop.cy == pytest.approx(cam.cy - 6)
+    assert (crop.fx, crop.fy, crop.width, crop.height) == (cam.fx, cam.fy, 304, 228)
+    with pytest.raises(CameraInfoError, match="inside"):
+        cam.cropped(20, 0, 304, 228)
+    with pytest.raises(CameraInfoError):
+        cam.cropped(-1, 0, 10, 10)
+
+
+def test_camera_info_fields_layout() -> None:
+    cam = CameraIntrinsics(fx=500.0, fy=501.0, cx=320.5, cy=240.25, width=640, height=480)
+    info = cam.to_camera_info_fields()
+    assert info["width"] == 640 and info["height"] == 480
+    assert info["distortion_model"] == "plumb_bob" and info["d"] == [0.0] * 5
+    assert info["k"] == [500.0, 0.0, 320.5, 0.0, 501.0, 240.25, 0.0, 0.0, 1.0]
+    assert info["r"] == [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    P = np.array(info["p"]).reshape(3, 4)
+    np.testing.assert_array_equal(P[:, :3], cam.K)
+    np.testing.assert_array_equal(P[:, 3], 0.0)
+    assert all(isinstance(v, float) for key in ("k", "r", "p", "d") for v in info[key])
+    # A consumer rebuilding intrinsics from the CameraInfo gets the same camera back.
+    assert CameraIntrinsics.from_matrix(info["k"], info["width"], info["height"]) == cam
+
+
+def test_backproject_matches_pinhole_formula() -> None:
+    cam = _small_camera()
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(0.5, 5.0, size=(5, 8)).astype(np.float32)
+    points = backproject(depth, cam)
+    assert points.shape == (5, 8, 3) and points.dtype == np.float32
+    for v, u in [(0, 0), (2, 3), (4, 7), (1, 6)]:
+        z = float(depth[v, u])
+        expected = [(u - 3.5) * z / 50.0, (v - 2.0) * z / 40.0, z]
+        np.testing.assert_allclose(points[v, u], expected, rtol=1e-6)
+    # Re-projecting the points lands on the pixel centres they came from.
+    uv = project(points, cam)
+    vv, uu = np.mgrid[0:5, 0:8]
+    np.testing.assert_allclose(uv[..., 0], uu, atol=1e-4)
+    np.testing.assert_allclose(uv[..., 1], vv, atol=1e-4)
+
+
+def test_backproject_invalid_points_are_nan() -> None:
+    cam = _small_camera()
+    depth = np.full((5, 8), 2.0, dtype=np.float64)
+    depth[0, 0] = np.nan
+    depth[0, 1] = 0.0
+    depth[0, 2] = -1.0
+    depth[0, 3] = 0.2  # below min_range
+    depth[0, 4] = 9.0  # above max_range
+    depth[0, 5] = np.inf
+    points = backproject(depth, cam, min_range=0.3, max_range=8.0)
+    assert np.all(np.isnan(points[0, :6]))
+    assert np.all(np.isfinite(points[0, 6:])) and np.all(np.isfinite(points[1:]))
+    # The boundaries are inclusive.
+    edge = backproject(np.full((5, 8), 8.0), cam, min_range=0.3, max_range=8.0)
+    assert np.all(np.isfinite(edge))
+    # Infinite depth is invalid even with the default unbounded range.
+    unbounded = backproject(np.where(np.isinf(depth), np.inf, 3.0), cam)
+    assert np.all(np.isnan(unbounded[0, 5])) and np.isfinite(unbounded[0, 4]).all()
+    # The input is not modified.
+    assert depth[0, 1] == 0.0 and np.isnan(depth[0, 0])
+
+
+def test_backproject_decimation_takes_every_dth_pixel() -> None:
+    cam = _small_camera()
+    depth = np.arange(40, dtype=np.float32).reshape(5, 8) + 1.0
+    points = backproject(depth, cam, decimation=3)
+    assert points.shape == (2, 3, 3)  # ceil(5/3), ceil(8/3)
+    full = backproject(depth, cam)
+    np.testing.assert_array_equal(points, full[::3, ::3])
+    i, j = 1, 2  # pixel u = 6, v = 3
+    z = depth[3, 6]
+    np.testing.assert_allclose(points[i, j], [(6 - 3.5) * z / 50, (3 - 2.0) * z / 40, z])
+
+
+def test_backproject_rejects_bad_input() -> None:
+    cam = _small_camera()
+    with pytest.raises(ValueError, match="match the camera"):
+        backproject(np.ones((8, 5), np.float32), cam)
+    with pytest.raises(ValueError, match="match the camera"):
+        backproject(np.ones((5, 8, 1), np.float32), cam)
+    with pytest.raises(ValueError, match="floating point"):
+        backproject(np.ones((5, 8), np.uint16), cam)
+    with pytest.raises(ValueError, match="Decimation"):
+        backproject(np.ones((5, 8), np.float32), cam, decimation=0)
+    with pytest.raises(ValueError, match="Range"):
+        backproject(np.ones((5, 8), np.float32), cam, min_range=2.0, max_range=1.0)
+
+
+def test_ray_grid_is_cached_per_camera_and_decimation() -> None:
+    cam = _small_camera()
+    first = _ray_grid(cam, 2)
+    again = _ray_grid(CameraIntrinsics(50.0, 40.0, 3.5, 2.0, 8, 5), 2)
+    assert first[0] is again[0] and first[1] is again[1]
+    assert _ray_grid(cam, 1)[0] is not first[0]
+    assert not first[0].flags.writeable
+    assert first[0].shape == (1, 4) and first[1].shape == (3, 1)
