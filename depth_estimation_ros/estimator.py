@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from depth_estimation_ros.camera import CameraIntrinsics
 from depth_estimation_ros.checkpoint import load_checkpoint, model_from_checkpoint
 from depth_estimation_ros.model import ModelConfig, PreprocessConfig
 from depth_estimation_ros.preprocessing import normalize, resize_and_crop
@@ -133,6 +134,35 @@ class DepthEstimator:
         fl, ft, fw, fh = self.preprocess.crop_fraction()
         return OutputRegion(round(fl * width), round(ft * height), round(fw * width),
                             round(fh * height))
+
+    def output_shape(self, width: int, height: int, output: str = "input") -> tuple[int, int]:
+        """(height, width) of the depth image for a ``width``×``height`` frame."""
+        if output == "native":
+            return self._native_hw
+        return height, width
+
+    def depth_intrinsics(self, intrinsics: CameraIntrinsics,
+                         output: str = "input") -> CameraIntrinsics:
+        """Intrinsics of the depth image, given the input frame's intrinsics.
+
+        At ``input`` resolution they are the frame's; at ``native`` resolution the frame's
+        cropped to :meth:`output_region` and scaled to :attr:`native_size`.
+        """
+        if output != "native":
+            return intrinsics
+        r = self.output_region(intrinsics.width, intrinsics.height)
+        return intrinsics.cropped(r.left, r.top, r.width, r.height).scaled(*self.native_size)
+
+    def colour_for_depth(self, rgb: np.ndarray, output: str = "input") -> np.ndarray:
+        """The (H, W, 3) RGB frame cut and resized to match the depth image (for clouds)."""
+        if output != "native":
+            return rgb
+        r = self.output_region(rgb.shape[1], rgb.shape[0])
+        x = torch.from_numpy(np.ascontiguousarray(
+            rgb[r.top: r.top + r.height, r.left: r.left + r.width])).permute(2, 0, 1)[None]
+        x = F.interpolate(x.float(), size=self._native_hw, mode="bilinear",
+                          align_corners=False, antialias=True)
+        return x[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
 
     # ---------------------------------------------------------------- public API
     def estimate(self, image: np.ndarray, encoding: str = "rgb8",

@@ -1,0 +1,220 @@
+"""Offline depth for image files and videos.
+
+    python -m depth_estimation_ros.estimate INPUT... -o OUTDIR [--checkpoint PATH]
+        [--device DEV] [--ply] [--every N] [--max-frames N]
+
+For each frame: ``<name>.npy`` (float32 metres, NaN invalid), ``<name>_depth.png`` (colourised,
+with a colour scale) and, with ``--ply``, ``<name>.ply`` (coloured point cloud, back-projected
+with the NYU Kinect intrinsics scaled to the frame, or ``--fx/--fy/--cx/--cy``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from depth_estimation_ros.camera import CameraIntrinsics, backproject
+from depth_estimation_ros.checkpoint import CheckpointError
+from depth_estimation_ros.estimator import DepthEstimator
+
+_LOG = logging.getLogger("depth_estimation_ros.estimate")
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+
+
+class InputError(ValueError):
+    """An input file cannot be read as an image or a video."""
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read an image file as (H, W, 3) uint8 RGB (EXIF orientation applied)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputError(f"{path} is not a readable image ({exc}); expected PNG, JPEG, BMP, "
+                         "TIFF or WebP") from exc
+
+
+def video_frames(path: Path, every: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (frame index, (H, W, 3) uint8 RGB) for every ``every``-th frame of a video."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise InputError(f"{path} is not a readable video; expected a file OpenCV can decode "
+                         "(mp4, avi, mkv, ...)")
+    try:
+        index = 0
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            if index % every == 0:
+                yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            index += 1
+        if index == 0:
+            raise InputError(f"{path} contains no decodable video frames")
+    finally:
+        cap.release()
+
+
+def video_frame_count(path: Path) -> int | None:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        cap.release()
+    return n if n > 0 else None
+
+
+def frames_of(path: Path, every: int = 1) -> Iterator[tuple[str, np.ndarray]]:
+    """Yield (output name, (H, W, 3) uint8 RGB) for an image file or each used video frame."""
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        for index, rgb in video_frames(path, every):
+            yield f"{path.stem}_{index:06d}", rgb
+    else:
+        yield path.stem, read_image(path)
+
+
+def _expand(inputs: list[str]) -> list[Path]:
+    """Files as given; folders expand to the images and videos inside them (sorted)."""
+    paths: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            paths += sorted(q for q in p.iterdir()
+                            if q.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+        elif p.is_file():
+            paths.append(p)
+        else:
+            raise InputError(f"input {p} does not exist")
+    if not paths:
+        raise InputError("no input images or videos found")
+    return paths
+
+
+def save_outputs(outdir: Path, name: str, rgb: np.ndarray, depth: np.ndarray,
+                 intrinsics: CameraIntrinsics, write_ply_file: bool) -> list[Path]:
+    """Write ``name.npy``, ``name_depth.png`` and optionally ``name.ply``; return the paths."""
+    from depth_estimation_ros.ply import write_ply
+    from depth_estimation_ros.visualize import save_depth_png
+
+    npy = outdir / f"{name}.npy"
+    tmp = outdir / f".{name}.npy.tmp"
+    with open(tmp, "wb") as f:
+        np.save(f, depth.astype(np.float32, copy=False))
+    tmp.replace(npy)
+    png = outdir / f"{name}_depth.png"
+    save_depth_png(png, depth)
+    written = [npy, png]
+    if write_ply_file:
+        xyz = backproject(depth, intrinsics)
+        ply = outdir / f"{name}.ply"
+        write_ply(ply, xyz, rgb)
+        written.append(ply)
+    return written
+
+
+def _save_frame(outdir: Path, name: str, rgb: np.ndarray, depth: np.ndarray,
+                estimator: DepthEstimator, output: str, args: argparse.Namespace) -> None:
+    height, width = rgb.shape[:2]
+    if args.fx is not None:
+        intr = CameraIntrinsics(args.fx, args.fy, args.cx, args.cy, width, height)
+    else:
+        intr = CameraIntrinsics.nyu_kinect(width, height)
+    save_outputs(outdir, name, estimator.colour_for_depth(rgb, output), depth,
+                 estimator.depth_intrinsics(intr, output), args.ply)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m depth_estimation_ros.estimate",
+        description="Metric depth (.npy), a colourised PNG and optionally a PLY cloud for each "
+                    "image or video frame.")
+    p.add_argument("inputs", nargs="+", help="image files, video files or folders of them")
+    p.add_argument("-o", "--outdir", required=True, help="output folder (created if needed)")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint file (default: the weights shipped with the package)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--ply", action="store_true", help="also write a coloured .ply point cloud")
+    p.add_argument("--native", action="store_true",
+                   help="keep the network's native resolution instead of the input's")
+    p.add_argument("--every", type=int, default=1, help="videos: use every N-th frame")
+    p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: all)")
+    for name in ("fx", "fy", "cx", "cy"):
+        p.add_argument(f"--{name}", type=float, default=None,
+                       help=f"intrinsic {name} in pixels of the input (default: NYU Kinect "
+                            "values scaled to the frame)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.every < 1:
+        print("error: --every must be at least 1", file=sys.stderr)
+        return 2
+    intr_args = [args.fx, args.fy, args.cx, args.cy]
+    if any(v is not None for v in intr_args) and not all(v is not None for v in intr_args):
+        print("error: give all of --fx --fy --cx --cy or none", file=sys.stderr)
+        return 2
+    try:
+        inputs = _expand(args.inputs)
+        estimator = DepthEstimator(args.checkpoint, args.device)
+    except (InputError, CheckpointError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    outdir = Path(args.outdir)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"error: cannot create output folder {outdir}: {exc.strerror}", file=sys.stderr)
+        return 2
+    _LOG.info("model: %s", estimator.describe())
+
+    from tqdm import tqdm
+
+    total = sum(video_frame_count(p) or 1 if p.suffix.lower() in VIDEO_SUFFIXES else 1
+                for p in inputs) // max(1, args.every) or None
+    if args.max_frames:
+        total = min(total or args.max_frames, args.max_frames)
+    output = "native" if args.native else "input"
+    count, failures, start = 0, 0, time.perf_counter()
+    bar = tqdm(total=total, unit="frame", disable=args.quiet or (total or 0) < 2)
+    for path in inputs:
+        try:
+            for name, rgb in frames_of(path, args.every):
+                depth = estimator.estimate(rgb, "rgb8", output)
+                _save_frame(outdir, name, rgb, depth, estimator, output, args)
+                count += 1
+                bar.update(1)
+                if args.max_frames and count >= args.max_frames:
+                    break
+        except InputError as exc:  # one bad file does not stop the others
+            tqdm.write(f"error: {exc}", file=sys.stderr)
+            failures += 1
+        if args.max_frames and count >= args.max_frames:
+            break
+    bar.close()
+    elapsed = time.perf_counter() - start
+    print(f"{count} frame(s) -> {outdir} in {elapsed:.1f} s"
+          + (f" ({1000 * elapsed / count:.0f} ms/frame)" if count else "")
+          + (f"; {failures} input(s) failed" if failures else ""))
+    return 0 if count and not failures else (1 if failures else 2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
