@@ -94,7 +94,10 @@ class CameraIntrinsics:
 
     @classmethod
     def from_matrix(
-        cls, K: Sequence[float] | np.ndarray, width: int, height: int  # noqa: N803
+        cls,
+        K: Sequence[float] | np.ndarray,
+        width: int,
+        height: int,  # noqa: N803
     ) -> CameraIntrinsics:
         """Build intrinsics from a 3x3 camera matrix (or the 9 row-major values of a CameraInfo).
 
@@ -275,8 +278,10 @@ def backproject(
             f"Depth image dtype {depth.dtype} must be floating point metres "
             "(convert 16UC1 millimetres first)."
         )
-    if isinstance(decimation, bool) or not isinstance(decimation, (int, np.integer)) or (
-        decimation < 1
+    if (
+        isinstance(decimation, bool)
+        or not isinstance(decimation, (int, np.integer))
+        or (decimation < 1)
     ):
         raise ValueError(f"Decimation {decimation!r} must be a positive integer.")
     if not (min_range >= 0.0 and max_range > min_range):
