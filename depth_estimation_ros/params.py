@@ -347,3 +347,24 @@ def camera_info_topic_for(image_topic: str) -> str:
 def compressed_topic_for(image_topic: str) -> str:
     """Return the image_transport ``compressed`` topic of an image topic."""
     return f"{image_topic.rstrip('/')}/compressed"
+
+
+def input_topics(
+    image: str | None, camera_info: str | None, image_transport: str = "raw"
+) -> tuple[str, str]:
+    """The topics to subscribe, given the remappings of ``image`` and ``camera_info``.
+
+    Args:
+        image: Where ``image`` is remapped to, or None for `DEFAULT_IMAGE_TOPIC`.
+        camera_info: Where ``camera_info`` is remapped to, or None for the sibling of the
+            image topic.
+        image_transport: ``raw`` or ``compressed`` (subscribe ``<image>/compressed``).
+
+    Returns:
+        (image subscription topic, camera_info topic).
+    """
+    image_topic = image or DEFAULT_IMAGE_TOPIC
+    info_topic = camera_info or camera_info_topic_for(image_topic)
+    if image_transport == "compressed":
+        image_topic = compressed_topic_for(image_topic)
+    return image_topic, info_topic

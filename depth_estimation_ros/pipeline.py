@@ -1,0 +1,430 @@
+"""The frame pipeline both transport shells call (no ROS imports).
+
+Three layers, each usable on its own:
+
+- `FramePipeline`: decoded frame (RGB uint8 + stamp + frame_id + optional intrinsics) →
+  `FrameResult` (depth in metres at the configured resolution, the intrinsics for that
+  resolution, an optional packed point cloud, per-stage timings).
+- `LatestFrameWorker`: one worker thread behind a one-slot mailbox. Submitting never blocks;
+  a frame still waiting when a newer one arrives is dropped (and reported as dropped).
+- `DepthProcessor`: the message-level glue shared by the rclpy node and the DDS runtime:
+  callbacks hand raw messages to the worker, which decodes them (`msgconv`), runs the
+  `FramePipeline`, fills the output messages and publishes them; bad input is rejected with a
+  counted log line; statistics go to ``/diagnostics``. The message classes and publishers
+  come from the shell, so the same code serves ``sensor_msgs.msg`` and
+  ``depth_estimation_ros.dds.messages``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+import numpy as np
+
+from depth_estimation_ros import msgconv
+from depth_estimation_ros.camera import CameraIntrinsics, backproject
+from depth_estimation_ros.diagnostics import PipelineStats, report, summary
+from depth_estimation_ros.estimator import DepthEstimator
+from depth_estimation_ros.msgconv import InputError, MessageTypes
+from depth_estimation_ros.params import NODE_NAME, DepthNodeParams
+from depth_estimation_ros.pointcloud import CloudBuffer, pack_cloud
+
+_LOG = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Stamp = tuple[int, int]  # (sec, nanosec) of builtin_interfaces/Time
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A decoded camera frame.
+
+    Attributes:
+        rgb: (H, W, 3) uint8 RGB image.
+        stamp: (sec, nanosec) of the input header.
+        frame_id: Optical frame of the camera (REP 103).
+        intrinsics: Camera intrinsics from camera_info (any resolution), or None to use the
+            configured defaults.
+        received: Monotonic time (s) the message arrived, for latency.
+    """
+
+    rgb: np.ndarray
+    stamp: Stamp
+    frame_id: str
+    intrinsics: CameraIntrinsics | None = None
+    received: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """What one frame turns into; plain data, ready to be put in messages.
+
+    Attributes:
+        depth: (H', W') float32 metres along the optical axis, NaN where invalid.
+        intrinsics: Intrinsics of the depth image (its resolution).
+        cloud: Organised point cloud (depth_image_proc layout) or None.
+        stamp: (sec, nanosec) copied from the input.
+        frame_id: Copied from the input.
+        timings: Seconds per stage: ``inference``, ``cloud``.
+        received: Monotonic time (s) the input arrived.
+    """
+
+    depth: np.ndarray
+    intrinsics: CameraIntrinsics
+    cloud: CloudBuffer | None
+    stamp: Stamp
+    frame_id: str
+    timings: Mapping[str, float]
+    received: float
+
+
+class FramePipeline:
+    """Estimate depth for a frame and derive its intrinsics and point cloud.
+
+    Args:
+        estimator: The loaded model on its device.
+        params: Node parameters; replace `params` to apply live changes.
+    """
+
+    def __init__(self, estimator: DepthEstimator, params: DepthNodeParams) -> None:
+        self.estimator = estimator
+        self.params = params  # swapped whole (atomic), read once per frame
+
+    def input_intrinsics(
+        self, width: int, height: int, camera: CameraIntrinsics | None = None
+    ) -> CameraIntrinsics:
+        """Intrinsics of a ``width`` x ``height`` input frame.
+
+        Uses the camera_info intrinsics (scaled if the sizes differ), else the ``fx, fy, cx,
+        cy`` parameters, else the NYU Kinect intrinsics scaled to the frame.
+        """
+        if camera is not None:
+            if (camera.width, camera.height) == (width, height):
+                return camera
+            return camera.scaled(width, height)
+        p = self.params
+        if p.fx > 0.0:
+            cx = p.cx if p.cx > 0.0 else (width - 1) / 2.0
+            cy = p.cy if p.cy > 0.0 else (height - 1) / 2.0
+            return CameraIntrinsics(p.fx, p.fy, cx, cy, width, height)
+        return CameraIntrinsics.nyu_kinect(width, height)
+
+    def output_intrinsics(self, input_intrinsics: CameraIntrinsics) -> CameraIntrinsics:
+        """Intrinsics of the depth image for the configured output resolution."""
+        return self.estimator.depth_intrinsics(input_intrinsics, self.params.output_resolution)
+
+    def process(self, frame: Frame, want_cloud: bool = True) -> FrameResult:
+        """Run one frame through the model (and back-projection when ``want_cloud``)."""
+        p = self.params
+        height, width = frame.rgb.shape[:2]
+        t0 = time.perf_counter()
+        depth = self.estimator.estimate(frame.rgb, "rgb8", output=p.output_resolution)
+        t1 = time.perf_counter()
+        intrinsics = self.output_intrinsics(
+            self.input_intrinsics(width, height, frame.intrinsics)
+        )
+        cloud = None
+        if want_cloud and p.publish_pointcloud:
+            cloud = self._cloud(depth, intrinsics, frame.rgb)
+        t2 = time.perf_counter()
+        return FrameResult(
+            depth=depth,
+            intrinsics=intrinsics,
+            cloud=cloud,
+            stamp=frame.stamp,
+            frame_id=frame.frame_id,
+            timings={"inference": t1 - t0, "cloud": t2 - t1},
+            received=frame.received,
+        )
+
+    def _cloud(
+        self, depth: np.ndarray, intrinsics: CameraIntrinsics, rgb: np.ndarray
+    ) -> CloudBuffer:
+        p = self.params
+        xyz = backproject(depth, intrinsics, p.pointcloud_decimation, p.min_range, p.max_range)
+        colours = None
+        if p.pointcloud_color:
+            step = p.pointcloud_decimation
+            # (H', W', 3) uint8, the same grid as the points
+            colours = self.estimator.colour_for_depth(rgb, p.output_resolution)[::step, ::step]
+        return pack_cloud(xyz, colours)
+
+
+class LatestFrameWorker(Generic[T]):
+    """One worker thread with a one-slot mailbox: only the newest item is kept.
+
+    Args:
+        handler: Called on the worker thread for each item taken from the mailbox.
+        on_error: Called on the worker thread when ``handler`` raises; the worker goes on.
+        name: Thread name.
+    """
+
+    def __init__(
+        self,
+        handler: Callable[[T], None],
+        on_error: Callable[[T, Exception], None] | None = None,
+        name: str = "depth-worker",
+    ) -> None:
+        self._handler = handler
+        self._on_error = on_error
+        self._cond = threading.Condition()
+        self._slot: list[T] = []  # zero or one pending item
+        self._busy = False
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, item: T) -> bool:
+        """Put ``item`` in the mailbox without waiting.
+
+        Returns:
+            True if an older pending item was replaced (dropped), or if the worker is stopped
+            and ``item`` itself is dropped.
+        """
+        with self._cond:
+            if self._stopped:
+                return True
+            dropped = bool(self._slot)
+            self._slot[:] = [item]
+            self._cond.notify()
+        return dropped
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until the mailbox is empty and no item is being handled; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._slot and not self._busy, timeout)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop after the item in progress; a pending item is discarded."""
+        with self._cond:
+            self._stopped = True
+            self._slot.clear()
+            self._cond.notify_all()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._slot or self._stopped)
+                if self._stopped:
+                    return
+                item = self._slot.pop()
+                self._busy = True
+            try:
+                self._handler(item)
+            except Exception as exc:  # a bad frame must not kill the worker
+                if self._on_error is not None:
+                    self._on_error(item, exc)
+                else:
+                    _LOG.exception("frame handler failed")
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+
+class Publisher(Protocol):
+    """What both shells' publishers offer (rclpy ``Publisher`` and the DDS runtime's)."""
+
+    def publish(self, msg: Any) -> None: ...  # noqa: D102
+
+    def get_subscription_count(self) -> int: ...  # noqa: D102
+
+
+class Logger(Protocol):
+    """What both shells' loggers offer (rclpy node logger and ``logging.Logger``)."""
+
+    def info(self, message: str) -> None: ...  # noqa: D102
+
+    def warning(self, message: str) -> None: ...  # noqa: D102
+
+    def error(self, message: str) -> None: ...  # noqa: D102
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """The node's output publishers."""
+
+    depth: Publisher  # depth/image, sensor_msgs/Image 32FC1
+    camera_info: Publisher  # depth/camera_info
+    points: Publisher  # depth/points, sensor_msgs/PointCloud2
+
+
+@dataclass(frozen=True)
+class _Pending:
+    msg: Any
+    compressed: bool
+    received: float  # monotonic s
+
+
+def wall_clock_stamp() -> Stamp:
+    """(sec, nanosec) of the wall clock now."""
+    sec, nanosec = divmod(time.time_ns(), 1_000_000_000)
+    return sec, nanosec
+
+
+class DepthProcessor:
+    """Message-level frame handling shared by the rclpy node and the DDS runtime.
+
+    Callbacks (`on_image`, `on_compressed_image`, `on_camera_info`) return at once: frames go
+    to a `LatestFrameWorker`, and nothing is done while no output has a subscriber.
+
+    Args:
+        estimator: The loaded model.
+        params: Validated node parameters.
+        types: Message classes of the shell.
+        outputs: The shell's publishers.
+        logger: The shell's logger.
+        node_name: Name used in diagnostics.
+        now: Clock for the diagnostics header stamp, (sec, nanosec).
+    """
+
+    _REPEAT_S = 5.0  # identical rejection messages are logged at most this often
+
+    def __init__(
+        self,
+        estimator: DepthEstimator,
+        params: DepthNodeParams,
+        types: MessageTypes,
+        outputs: Outputs,
+        logger: Logger,
+        node_name: str = NODE_NAME,
+        now: Callable[[], Stamp] = wall_clock_stamp,
+    ) -> None:
+        self.pipeline = FramePipeline(estimator, params)
+        self.stats = PipelineStats()
+        self._types = types
+        self._outputs = outputs
+        self._log = logger
+        self._node_name = node_name
+        self._now = now
+        self._camera: CameraIntrinsics | None = None
+        self._last_rejection: tuple[str, float] = ("", -float("inf"))
+        self._worker: LatestFrameWorker[_Pending] = LatestFrameWorker(
+            self._handle, self._on_error
+        )
+
+    @property
+    def params(self) -> DepthNodeParams:
+        """The parameters in force."""
+        return self.pipeline.params
+
+    # -- callbacks (transport threads): never block --------------------------------------
+
+    def on_image(self, msg: Any) -> None:
+        """Take a ``sensor_msgs/Image``."""
+        self._submit(msg, compressed=False)
+
+    def on_compressed_image(self, msg: Any) -> None:
+        """Take a ``sensor_msgs/CompressedImage``."""
+        self._submit(msg, compressed=True)
+
+    def on_camera_info(self, msg: Any) -> None:
+        """Take a ``sensor_msgs/CameraInfo``; its intrinsics apply to the following frames."""
+        if not self.params.use_camera_info:
+            return
+        try:
+            self._camera = msgconv.intrinsics_from_camera_info(msg)
+        except InputError as exc:
+            self._reject("camera_info", exc)
+
+    def _submit(self, msg: Any, compressed: bool) -> None:
+        self.stats.count("received")
+        if not self._has_subscribers():
+            self.stats.count("idle")
+            return
+        if self._worker.submit(_Pending(msg, compressed, time.monotonic())):
+            self.stats.count("dropped")
+
+    def _has_subscribers(self) -> bool:
+        o = self._outputs
+        counts = [o.depth.get_subscription_count(), o.camera_info.get_subscription_count()]
+        if self.params.publish_pointcloud:
+            counts.append(o.points.get_subscription_count())
+        return any(counts)
+
+    # -- worker thread --------------------------------------------------------------------
+
+    def _handle(self, pending: _Pending) -> None:
+        p = self.params
+        t0 = time.perf_counter()
+        try:
+            if pending.compressed:
+                rgb = msgconv.compressed_image_to_rgb(pending.msg, p.max_input_pixels)
+            else:
+                rgb = msgconv.image_to_rgb(pending.msg, p.max_input_pixels)
+        except InputError as exc:
+            self._reject("image", exc)
+            return
+        stamp, frame_id = msgconv.stamp_and_frame(pending.msg)
+        t1 = time.perf_counter()
+        o = self._outputs
+        want_cloud = p.publish_pointcloud and o.points.get_subscription_count() > 0
+        result = self.pipeline.process(
+            Frame(rgb, stamp, frame_id, self._camera, pending.received), want_cloud
+        )
+        t2 = time.perf_counter()
+        types = self._types
+        if o.depth.get_subscription_count():
+            o.depth.publish(msgconv.depth_image_msg(types, result.depth, stamp, frame_id))
+        if o.camera_info.get_subscription_count():
+            o.camera_info.publish(
+                msgconv.camera_info_msg(types, result.intrinsics, stamp, frame_id)
+            )
+        if result.cloud is not None:
+            o.points.publish(msgconv.point_cloud_msg(types, result.cloud, stamp, frame_id))
+        t3 = time.perf_counter()
+        stages = {"decode": t1 - t0, **result.timings, "publish": t3 - t2}
+        self.stats.record_processed(time.monotonic() - pending.received, stages)
+
+    def _reject(self, source: str, exc: Exception) -> None:
+        n = self.stats.count("rejected")
+        text = f"Rejected {source} message: {exc}"
+        last_text, last_time = self._last_rejection
+        now = time.monotonic()
+        if text != last_text or now - last_time > self._REPEAT_S:
+            self._last_rejection = (text, now)
+            self._log.warning(f"{text} ({n} rejected so far)")
+
+    def _on_error(self, pending: _Pending, exc: Exception) -> None:
+        n = self.stats.count("errors")
+        self._log.error(f"Depth pipeline failed on a frame ({n} so far): "
+                        f"{type(exc).__name__}: {exc}")
+
+    # -- parameters, diagnostics, shutdown ------------------------------------------------
+
+    def set_parameters(self, changes: Mapping[str, Any]) -> DepthNodeParams:
+        """Validate and apply live parameter changes.
+
+        Raises:
+            ParameterError: if a change is invalid or touches a read-only parameter.
+        """
+        updated = self.params.with_changes(changes)
+        self.pipeline.params = updated
+        changed = ", ".join(f"{k}={v!r}" for k, v in changes.items())
+        self._log.info(f"Parameters updated: {changed}")
+        return updated
+
+    def diagnostics(self) -> Any:
+        """A ``diagnostic_msgs/DiagnosticArray`` for the period since the last call."""
+        snapshot = self.stats.snapshot("diagnostics")
+        status = report(snapshot, self._node_name, str(self.pipeline.estimator.device))
+        return msgconv.diagnostic_array_msg(self._types, status, self._now())
+
+    def log_status(self) -> None:
+        """Log one status line for the period since the last call."""
+        self._log.info(f"Depth: {summary(self.stats.snapshot('log'))}")
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no frame is pending or in progress (for tests and shutdown)."""
+        return self._worker.wait_idle(timeout)
+
+    def close(self) -> None:
+        """Stop the worker thread."""
+        self._worker.stop()

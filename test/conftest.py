@@ -1,0 +1,29 @@
+"""Shared fixtures: small untrained checkpoints made on the fly (no weights are shipped to
+tests)."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from depth_estimation_ros.checkpoint import save_checkpoint
+from depth_estimation_ros.model import PreprocessConfig, build_model
+
+
+def make_compact_checkpoint(path: Path, preprocess: PreprocessConfig | None = None,
+                            seed: int = 0) -> Path:
+    """Write an untrained ``compact`` checkpoint (paper preprocessing by default) to ``path``.
+
+    Its depth is close to the init bias (about 2.5 m) everywhere: valid, finite metres.
+    """
+    torch.manual_seed(seed)
+    model = build_model("compact")
+    return save_checkpoint(path, model, model_config=model.config,
+                           preprocess=preprocess or PreprocessConfig.paper(),
+                           training={"note": "untrained, made by test/conftest.py"})
+
+
+@pytest.fixture(scope="session")
+def compact_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained compact checkpoint with the paper's crop (NaN border at input size)."""
+    return make_compact_checkpoint(tmp_path_factory.mktemp("weights") / "compact.pt")
