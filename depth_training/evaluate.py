@@ -1,0 +1,462 @@
+"""Evaluate a checkpoint on NYUv2 (or a file in its layout, or synthetic scenes).
+
+Predictions come from :class:`~depth_estimation_ros.estimator.DepthEstimator` (its model,
+device, precision and preprocessing) at the ground truth's resolution, and are scored on the
+Eigen crop within [1e-3, 10] m with :mod:`depth_training.metrics`, all pixels of the split
+pooled as in Eigen's evaluation. Where the network's crop does not cover the frame (the paper
+preprocessing leaves a 12/16-pixel border at 640×480), the prediction is extended from its
+edge, and predictions are clamped to the depth range instead of being dropped as NaN; the
+share of evaluated pixels that needed the extension is reported.
+
+Writes to ``--out``: ``metrics.json``, ``results.md`` (our row beside the published rows),
+``samples.png``, ``error_hist.png`` and, when the run's ``metrics.csv`` is found,
+``training_curves.png``. Everything is written to a temporary folder first and moved in at
+the end, so a failed run leaves no partial results.
+
+Usage::
+
+    python -m depth_training.evaluate --checkpoint runs/nyu/best.pt \\
+        --data nyu_depth_v2_labeled.mat --split official --out runs/nyu/eval
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from depth_estimation_ros.checkpoint import CheckpointError, load_checkpoint
+from depth_estimation_ros.estimator import DepthEstimator
+from depth_estimation_ros.preprocessing import normalize, resize_and_crop
+from depth_training.data import (
+    SPLITS,
+    DatasetError,
+    DepthSource,
+    NYUv2Labeled,
+    SyntheticDepthSource,
+    make_split,
+)
+from depth_training.figures import (
+    ErrorHistograms,
+    Sample,
+    error_histogram_figure,
+    sample_grid,
+    training_curves,
+)
+from depth_training.metrics import (
+    EIGEN_CROP,
+    MAX_DEPTH,
+    METRIC_KEYS,
+    MIN_DEPTH,
+    PUBLISHED_RESULTS,
+    MetricAccumulator,
+    eigen_crop_for,
+    eigen_mask,
+)
+
+log = logging.getLogger(__name__)
+
+EVAL_SPLITS: tuple[str, ...] = ("official", "random", "all")
+# Columns of the results table: (metric key, header, higher is better).
+TABLE_COLUMNS: tuple[tuple[str, str, bool], ...] = (
+    ("delta1", "δ<1.25", True), ("delta2", "δ<1.25²", True), ("delta3", "δ<1.25³", True),
+    ("abs_rel", "abs rel", False), ("sq_rel", "sq rel", False), ("rmse", "RMSE", False),
+    ("rmse_log", "RMSE log", False), ("si_log", "sc-inv", False), ("log10", "log10", False),
+)
+
+
+class EvaluationError(RuntimeError):
+    """The evaluation cannot run: bad arguments, unusable inputs or outputs."""
+
+
+@dataclass
+class EvaluationResult:
+    """What one evaluation produced."""
+
+    metrics: dict[str, float]  # keys of METRIC_KEYS
+    n_images: int
+    n_pixels: int
+    coverage: float  # share of valid target pixels with a finite prediction
+    extended_fraction: float  # share of evaluated pixels outside the network's crop
+    per_image: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    histograms: ErrorHistograms = field(default_factory=ErrorHistograms)
+    seconds: float = 0.0
+
+
+def predict_frames(estimator: DepthEstimator, rgbs: Sequence[np.ndarray]) -> np.ndarray:
+    """Depth of same-sized frames at their resolution, for evaluation.
+
+    Unlike :meth:`DepthEstimator.estimate_batch`, nothing is set to NaN: outside the
+    network's crop the prediction is extended from its edge, and out-of-range values are kept
+    (the metrics clamp them). Inside the crop and the range both agree.
+
+    Args:
+        estimator: the loaded model.
+        rgbs: frames, each (H, W, 3) uint8 RGB of the same size.
+
+    Returns:
+        (B, H, W) float32 metres.
+    """
+    batch = np.stack([np.asarray(a, dtype=np.uint8) for a in rgbs])  # (B, H, W, 3)
+    _, h, w, _ = batch.shape
+    pre = estimator.preprocess
+    x = torch.from_numpy(batch).to(estimator.device).permute(0, 3, 1, 2).float()
+    x = normalize(resize_and_crop(x, pre), pre).to(estimator.dtype).contiguous()
+    depth = estimator.predict_depth(x)  # (B, 1, h', w') metres, float32
+    r = estimator.output_region(w, h)
+    with torch.inference_mode():
+        inner = F.interpolate(depth, size=(r.height, r.width), mode="bilinear",
+                              align_corners=False)  # (B, 1, r.height, r.width)
+        pad = (r.left, w - r.left - r.width, r.top, h - r.top - r.height)
+        full = F.pad(inner, pad, mode="replicate") if any(pad) else inner
+    return full[:, 0].float().cpu().numpy()
+
+
+def _sample_positions(n: int, k: int) -> set[int]:
+    """Up to ``k`` positions spread evenly over ``range(n)``."""
+    if k <= 0 or n == 0:
+        return set()
+    return {int(round(p)) for p in np.linspace(0, n - 1, min(k, n))}
+
+
+def evaluate(estimator: DepthEstimator, source: DepthSource, indices: Sequence[int], *,
+             batch_size: int = 8, samples: int = 6, mode: str = "pixel",
+             progress: bool = True) -> EvaluationResult:
+    """Score ``estimator`` on items ``indices`` of ``source`` (Eigen crop, 1e-3–10 m).
+
+    Args:
+        estimator: the loaded model.
+        source: images (H, W, 3) uint8 and depths (H, W) metres.
+        indices: items to evaluate.
+        batch_size: frames per network pass.
+        samples: how many frames, spread over the split, to keep for the sample figure.
+        mode: metric averaging, ``pixel`` (Eigen) or ``image``.
+        progress: show a tqdm bar.
+
+    Raises:
+        EvaluationError: no index, or frames of different sizes.
+        DatasetError: an unreadable item or a depth map with NaN.
+    """
+    indices = [int(i) for i in indices]
+    if not indices:
+        raise EvaluationError("the evaluation split is empty; expected at least one image")
+    if batch_size < 1:
+        raise EvaluationError(f"batch size must be at least 1, got {batch_size}")
+    acc = MetricAccumulator(mode)
+    hist = ErrorHistograms()
+    keep = _sample_positions(len(indices), samples)
+    result = EvaluationResult(metrics={}, n_images=0, n_pixels=0, coverage=math.nan,
+                              extended_fraction=0.0, histograms=hist)
+    n_eval = n_extended = 0
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(indices), desc="evaluating", unit="img", disable=not progress)
+    try:
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start:start + batch_size]
+            rgbs = [source.image(i) for i in chunk]
+            targets = [source.depth(i) for i in chunk]
+            shapes = {a.shape[:2] for a in rgbs} | {t.shape for t in targets}
+            if len(shapes) != 1:
+                raise EvaluationError(f"images and depths of items {chunk} differ in size "
+                                      f"{sorted(shapes)}; expected one frame size")
+            preds = predict_frames(estimator, rgbs)  # (B, H, W) metres
+            h, w = targets[0].shape
+            r = estimator.output_region(w, h)
+            covered = np.zeros((h, w), dtype=bool)
+            covered[r.top:r.top + r.height, r.left:r.left + r.width] = True
+            for k, i in enumerate(chunk):
+                target, pred = targets[k], preds[k]
+                mask = eigen_mask(target)
+                per = acc.update(pred, target, mask)[0]
+                result.per_image.append({"index": i, **per})
+                n_eval += int(mask.sum())
+                n_extended += int((mask & ~covered).sum())
+                hist.update(np.clip(pred, MIN_DEPTH, MAX_DEPTH), target, mask)
+                if start + k in keep:
+                    result.samples.append(Sample(i, rgbs[k], pred, target, mask))
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    result.metrics = acc.compute()
+    result.n_images = acc.n_images
+    result.n_pixels = acc.n_pixels
+    result.coverage = acc.coverage
+    result.extended_fraction = n_extended / n_eval if n_eval else 0.0
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _fmt(value: float | None, best: bool = False) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"**{value:.3f}**" if best else f"{value:.3f}"
+
+
+def results_table(ours: dict[str, float], our_name: str) -> str:
+    """Markdown table: the published NYUv2 rows and ours (best value per column in bold)."""
+    rows = [(name, vals) for name, vals in PUBLISHED_RESULTS.items()] + [(our_name, ours)]
+    head = "| | " + " | ".join(h for _, h, _ in TABLE_COLUMNS) + " |"
+    sep = "|---|" + "---|" * len(TABLE_COLUMNS)
+    best: dict[str, float] = {}
+    for key, _, higher in TABLE_COLUMNS:
+        vals = [v[key] for _, v in rows if v.get(key) is not None and math.isfinite(v[key])]
+        if vals:
+            best[key] = max(vals) if higher else min(vals)
+    lines = [head, sep]
+    for name, vals in rows:
+        cells = [_fmt(vals.get(k), vals.get(k) is not None and vals.get(k) == best.get(k))
+                 for k, _, _ in TABLE_COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def results_markdown(result: EvaluationResult, info: dict[str, Any],
+                     figures: list[str]) -> str:
+    """The ``results.md`` text."""
+    our_name = f"ours ({info['variant']}, {info['split']}, {result.n_images} images)"
+    top, bottom, left, right = info["eval_crop"]
+    lines = [
+        "# Depth evaluation",
+        "",
+        f"- checkpoint: `{info['checkpoint']}`",
+        f"- data: `{info['data']}` — split `{info['split']}`, {result.n_images} images, "
+        f"{result.n_pixels:,} evaluated pixels",
+        f"- protocol: Eigen crop rows {top}:{bottom}, cols {left}:{right} of "
+        f"{info['frame'][1]}×{info['frame'][0]}, depth in [{MIN_DEPTH:g}, {MAX_DEPTH:g}] m, "
+        f"predictions clamped to that range; metrics over all pixels of the split "
+        f"({info['averaging']} averaging)",
+        f"- prediction at {info['frame'][1]}×{info['frame'][0]} via DepthEstimator on "
+        f"{info['device']}; {100 * result.extended_fraction:.1f} % of evaluated pixels lie "
+        "outside the network's crop (edge-extended)",
+        "",
+        results_table(result.metrics, our_name),
+        "",
+        "Published rows: NYUv2 official test set (654 images). The seed's row is its own 5 % "
+        "random validation split of the labelled set, not the official test set. "
+        "'—' = not reported. sc-inv = sqrt(mean d² − (mean d)²), d = ln p − ln t.",
+        "",
+    ]
+    if result.n_images < 654 or info["split"] != "official":
+        lines += ["Note: this is not the official 654-image test split, so the comparison "
+                  "with the published rows is indicative only.", ""]
+    for name in figures:
+        lines.append(f"![{Path(name).stem}]({name})")
+    return "\n".join(lines) + "\n"
+
+
+def _find_metrics_csv(run_dir: str | None, ckpt: dict[str, Any],
+                      ckpt_path: Path) -> Path | None:
+    """The run's ``metrics.csv``: ``--run-dir``, the run recorded in the checkpoint, or the
+    checkpoint's folder."""
+    if run_dir:
+        p = Path(run_dir) / "metrics.csv"
+        if not p.is_file():
+            raise EvaluationError(f"run folder {run_dir} has no metrics.csv; expected the "
+                                  "training log written by depth_training.train")
+        return p
+    training = ckpt.get("training") or {}
+    config = training.get("config") if isinstance(training.get("config"), dict) else {}
+    candidates = [training.get("run_dir"), training.get("out_dir"), config.get("out_dir"),
+                  str(ckpt_path.parent)]
+    for c in candidates:
+        if isinstance(c, str) and c and (Path(c) / "metrics.csv").is_file():
+            return Path(c) / "metrics.csv"
+    return None
+
+
+def _prepare_out_dir(out: Path) -> tuple[Path, Path | None]:
+    """Create ``out`` if needed and check it is writable.
+
+    Returns:
+        ``out`` and the topmost folder this call created (None if ``out`` existed), which
+        is removed again if the evaluation fails.
+    """
+    created = None
+    for folder in (out, *out.parents):
+        if folder.exists():
+            break
+        created = folder
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise EvaluationError(f"output folder {out} is not writable ({exc.strerror or exc}); "
+                              "expected a folder we can create files in") from exc
+    return out, created
+
+
+def write_outputs(out: Path, result: EvaluationResult, info: dict[str, Any],
+                  metrics_csv: Path | None) -> list[Path]:
+    """Write metrics.json, results.md and the figures into ``out`` (all or nothing)."""
+    tmp = Path(tempfile.mkdtemp(prefix=".eval-", dir=out))
+    try:
+        figures: list[str] = []
+        title = f"{info['variant']} on {Path(str(info['data'])).name} ({info['split']})"
+        if result.samples:
+            sample_grid(result.samples, tmp / "samples.png", title=title)
+            figures.append("samples.png")
+        error_histogram_figure(result.histograms, tmp / "error_hist.png",
+                               title=f"per-pixel error, {title}")
+        figures.append("error_hist.png")
+        if metrics_csv is not None:
+            if training_curves(metrics_csv, tmp / "training_curves.png"):
+                figures.append("training_curves.png")
+            else:
+                log.warning("%s has no plottable columns; no training curves", metrics_csv)
+        doc = {
+            "metrics": result.metrics,
+            "n_images": result.n_images,
+            "n_pixels": result.n_pixels,
+            "coverage": result.coverage,
+            "extended_fraction": result.extended_fraction,
+            "seconds": result.seconds,
+            **info,
+            "metrics_csv": str(metrics_csv) if metrics_csv else None,
+            "figures": figures,
+            "per_image": result.per_image,
+        }
+        (tmp / "metrics.json").write_text(json.dumps(doc, indent=2, allow_nan=True) + "\n",
+                                          encoding="utf-8")
+        (tmp / "results.md").write_text(results_markdown(result, info, figures),
+                                        encoding="utf-8")
+        names = ["metrics.json", "results.md", *figures]
+        for name in names:
+            os.replace(tmp / name, out / name)
+        return [out / n for n in names]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _open_source(args: argparse.Namespace) -> tuple[DepthSource, str]:
+    if args.synthetic is not None:
+        if args.synthetic < 1:
+            raise EvaluationError(f"--synthetic needs a positive number of scenes, got "
+                                  f"{args.synthetic}")
+        src = SyntheticDepthSource(args.synthetic, seed=args.synthetic_seed)
+        return src, f"synthetic:{args.synthetic}:seed{args.synthetic_seed}"
+    if args.data is None:
+        raise EvaluationError("no data given; pass --data nyu_depth_v2_labeled.mat (or a "
+                              "file in its layout) or --synthetic N")
+    return NYUv2Labeled(args.data), str(args.data)
+
+
+def run(args: argparse.Namespace) -> list[Path]:
+    """Evaluate as the CLI arguments say; returns the written files."""
+    if args.data is not None and args.synthetic is not None:
+        raise EvaluationError("pass either --data or --synthetic, not both")
+    if args.samples < 0:
+        raise EvaluationError(f"--samples must be non-negative, got {args.samples}")
+    ckpt = load_checkpoint(args.checkpoint)
+    ckpt_path = Path(ckpt["path"])
+    out, created = _prepare_out_dir(Path(args.out) if args.out else
+                                    ckpt_path.parent / f"eval_{ckpt_path.stem}")
+    try:
+        metrics_csv = _find_metrics_csv(args.run_dir, ckpt, ckpt_path)
+        source, data_name = _open_source(args)
+        training = ckpt.get("training") or {}
+        config = training.get("config") if isinstance(training.get("config"), dict) else {}
+        seed = args.seed if args.seed is not None else int(config.get("seed", 0))
+        data_cfg = config.get("data") if isinstance(config.get("data"), dict) else {}
+        val_fraction = (args.val_fraction if args.val_fraction is not None
+                        else float(data_cfg.get("val_fraction", 0.05)))
+        split = make_split(args.split, len(source), seed=seed, val_fraction=val_fraction)
+        if split.test.size == 0:
+            raise EvaluationError(f"split {args.split!r} of {data_name} has no test image")
+        try:
+            estimator = DepthEstimator(ckpt, device=args.device)
+        except ValueError as exc:
+            raise EvaluationError(str(exc)) from exc
+        log.info("evaluating %s on %d images of %s (%s split)", estimator.describe(),
+                 split.test.size, data_name, args.split)
+        result = evaluate(estimator, source, split.test, batch_size=args.batch_size,
+                          samples=args.samples, progress=not args.no_progress)
+        frame = source.depth(int(split.test[0])).shape
+        info = {
+            "checkpoint": str(ckpt_path),
+            "variant": estimator.variant,
+            "preprocess": estimator.preprocess.to_dict(),
+            "data": data_name,
+            "split": args.split,
+            "split_seed": seed if args.split == "random" else None,
+            "val_fraction": val_fraction if args.split == "random" else None,
+            "device": str(estimator.device),
+            "averaging": "pixel",
+            "frame": list(frame),
+            "eval_crop": list(eigen_crop_for(*frame)),
+            "eigen_crop_480x640": list(EIGEN_CROP),
+            "depth_range": [MIN_DEPTH, MAX_DEPTH],
+            "metric_keys": list(METRIC_KEYS),
+        }
+        return write_outputs(out, result, info, metrics_csv)
+    except BaseException:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's argument parser."""
+    ap = argparse.ArgumentParser(
+        prog="python -m depth_training.evaluate",
+        description="Evaluate a depth checkpoint on NYUv2 (Eigen crop, 1e-3–10 m) and write "
+                    "metrics.json, results.md and figures.")
+    ap.add_argument("--checkpoint", required=True, help="checkpoint file (best.pt)")
+    ap.add_argument("--data", type=Path, help="nyu_depth_v2_labeled.mat or a file in its layout")
+    ap.add_argument("--split", choices=EVAL_SPLITS, default="official",
+                    help="official (654 test images; needs the 1449-image file), random "
+                         "(the seeded held-out share, as in training) or all (default: "
+                         "official)")
+    ap.add_argument("--synthetic", type=int, metavar="N",
+                    help="evaluate on N synthetic scenes instead of --data")
+    ap.add_argument("--synthetic-seed", type=int, default=1_000_000,
+                    help="seed of the synthetic scenes (default: training's validation seed)")
+    ap.add_argument("--seed", type=int, help="random split seed (default: the checkpoint's)")
+    ap.add_argument("--val-fraction", type=float,
+                    help="random split held-out share (default: the checkpoint's, or 0.05)")
+    ap.add_argument("--out", type=Path,
+                    help="output folder (default: eval_<checkpoint name> beside it)")
+    ap.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    ap.add_argument("--samples", type=int, default=6, help="rows of the sample figure")
+    ap.add_argument("--batch-size", type=int, default=8, help="frames per network pass")
+    ap.add_argument("--run-dir", help="training run folder with metrics.csv (default: the "
+                                      "checkpoint's run, if recorded or beside it)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    """CLI entry point: prints the metrics; one error line and exit 1 on bad input."""
+    args = build_parser().parse_args(argv)
+    if args.split not in SPLITS:  # EVAL_SPLITS is a subset; keep them in step
+        raise SystemExit(f"error: unknown split {args.split!r}")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        written = run(args)
+    except (DatasetError, CheckpointError, EvaluationError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    except OSError as exc:
+        raise SystemExit(f"error: {exc.filename or ''} {exc.strerror or exc}".strip()) from None
+    doc = json.loads(written[0].read_text(encoding="utf-8"))
+    print(" ".join(f"{k}={doc['metrics'][k]:.4f}" for k in METRIC_KEYS))
+    for p in written:
+        print(f"wrote {p}")
+
+
+if __name__ == "__main__":
+    main()
