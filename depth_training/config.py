@@ -1,0 +1,385 @@
+"""The training configuration: one dataclass tree, loaded from YAML plus ``key=value`` overrides.
+
+Every field has a comment saying what it does (nanoGPT style). The resolved configuration is
+saved as ``config.yaml`` in the run folder, so a run can always be reproduced or resumed.
+
+Overrides address nested fields with dots and are parsed as YAML scalars, then converted to
+the field's type::
+
+    python -m depth_training.train --config depth_training/configs/synthetic_compact.yaml \\
+        stage=coarse epochs.coarse=2 lr.coarse=1e-3 data.synthetic_train=64 model.variant=compact
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "AMP_MODES",
+    "ConfigError",
+    "DataConfig",
+    "LayerLR",
+    "STAGES",
+    "StageFloats",
+    "StageInts",
+    "StageMilestones",
+    "TrainConfig",
+    "apply_overrides",
+    "config_from_dict",
+    "config_to_dict",
+    "load_config",
+    "save_config",
+]
+
+STAGES = ("coarse", "fine", "all")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "step", "cosine")
+BEST_METRICS = ("val_loss", "delta1")
+DATA_KINDS = ("nyuv2", "synthetic")
+SPLITS = ("official", "random")
+PREPROCESS = ("paper", "full_frame")
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is malformed or out of range."""
+
+
+@dataclass
+class StageInts:
+    """An integer per training stage."""
+
+    coarse: int = 0  # value for the coarse stage (scales 1+2)
+    fine: int = 0  # value for the fine stage (scale 3, scales 1+2 frozen)
+
+
+@dataclass
+class StageFloats:
+    """A float per training stage."""
+
+    coarse: float = 0.0  # value for the coarse stage (scales 1+2)
+    fine: float = 0.0  # value for the fine stage (scale 3, scales 1+2 frozen)
+
+
+@dataclass
+class StageMilestones:
+    """Epochs (counted from 0 within the stage) after which the step schedule decays the lr."""
+
+    coarse: list[int] = field(default_factory=list)  # e.g. [200]: the seed's 200 + 100 epochs
+    fine: list[int] = field(default_factory=list)
+
+
+@dataclass
+class LayerLR:
+    """Per-layer learning-rate multipliers on the stage's base ``lr``.
+
+    With base lr 0.01 the defaults give the paper's layer rates as we read Eigen & Fergus
+    (2015), Fig. 1 and Sec. 3.4: scale-1 convolutions 0.001 (they were ImageNet-initialised),
+    scale-1 fully connected layers 0.1, the first and the last conv of scales 2 and 3 0.001,
+    their inner convs 0.01. See ``docs/weights.md``.
+    """
+
+    scale1_features: float = 0.1  # scale-1 conv stack (model.scale1.features)
+    scale1_head: float = 10.0  # scale-1 head: fully connected layers / compact context + 1×1
+    first_last: float = 0.1  # first (9×9 image) conv and last (→ depth) conv of scales 2 and 3
+    inner: float = 1.0  # the 5×5 convs in between (scales 2 and 3)
+
+
+@dataclass
+class DataConfig:
+    """Where the training and validation images come from."""
+
+    kind: str = "synthetic"  # "nyuv2" (the labelled .mat file) or "synthetic" (renderer)
+    path: str = ""  # nyuv2: path to nyu_depth_v2_labeled.mat (or a file of the same layout)
+    split: str = "official"  # nyuv2: "official" (795/654) or "random" (the seed's 95 %/5 %)
+    val_fraction: float = 0.05  # share held out for validation (official: out of the 795 train)
+    preload: bool = False  # nyuv2: read the whole file into memory first (faster epochs)
+    synthetic_train: int = 512  # synthetic: number of training scenes
+    synthetic_val: int = 64  # synthetic: number of validation scenes
+    synthetic_train_seed: int = 0  # synthetic: source seed of the training scenes
+    synthetic_val_seed: int = 1_000_000  # synthetic: source seed of the validation scenes
+    # ^ scene i of a source renders SeedSequence([seed, i]): different seeds, disjoint scenes
+    width: int = 640  # synthetic: rendered frame width (pixels)
+    height: int = 480  # synthetic: rendered frame height (pixels)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; see ``depth_training/configs/*.yaml``."""
+
+    # --- run ---
+    name: str = "run"  # run name; the default run folder is runs/<name>
+    out_dir: str = ""  # run folder ("" = runs/<name>); --out overrides
+    seed: int = 0  # base seed; rank r of a DDP run uses seed + r for its own randomness
+    stage: str = "all"  # "coarse" (scales 1+2), "fine" (scale 3, 1+2 frozen) or "all" (both)
+    init_from: str = ""  # fine stage: coarse checkpoint to start from ("" = this run's)
+    device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N" (torchrun: cuda:LOCAL_RANK)
+    amp: str = "auto"  # CUDA mixed precision: "auto" (bf16 if supported), "off", "bf16", "fp16"
+    threads: int = 0  # CPU threads for torch (0 = leave torch's default)
+    # --- model and input ---
+    model: dict[str, Any] = field(default_factory=lambda: {"variant": "eigen_vgg16"})
+    # ^ ModelConfig: "variant" picks the preset; other keys override ModelConfig fields
+    preprocess: str = "paper"  # "paper" (240×320, crop 228×304) or "full_frame" (228×304)
+    # --- data ---
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: dict[str, Any] = field(default_factory=dict)
+    # ^ AugmentConfig fields (scale, rotation_deg, color, flip_p, enabled); {} = paper defaults
+    batch_size: int = 16  # images per optimiser step on each process
+    eval_batch_size: int = 16  # images per validation forward pass
+    num_workers: int = 2  # DataLoader worker processes per training process (0 = in-process)
+    max_steps_per_epoch: int = 0  # cap on steps per epoch (0 = the whole training set)
+    # --- optimisation ---
+    optimizer: str = "sgd"  # "sgd" (paper: momentum 0.9), "adam" or "adamw"
+    momentum: float = 0.9  # SGD momentum
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam betas
+    weight_decay: float = 5e-4  # L2 weight decay (paper: 5e-4)
+    epochs: StageInts = field(default_factory=lambda: StageInts(coarse=300, fine=100))
+    lr: StageFloats = field(default_factory=lambda: StageFloats(coarse=0.01, fine=0.01))
+    # ^ base learning rate per stage; each layer group uses base × its lr_mult
+    lr_mult: LayerLR = field(default_factory=LayerLR)
+    schedule: str = "step"  # "constant", "step" (× lr_decay at each milestone) or "cosine"
+    lr_milestones: StageMilestones = field(
+        default_factory=lambda: StageMilestones(coarse=[200], fine=[])
+    )
+    lr_decay: float = 0.1  # factor applied at each step-schedule milestone
+    grad_clip: float = 0.0  # clip the global gradient norm to this (0 = off)
+    # --- loss ---
+    loss_lambda: float = 0.5  # λ of the scale-invariant term (0.5 in the papers)
+    gradient_weight: float = 1.0  # weight of the gradient-matching term (Eigen & Fergus 2015)
+    # --- validation, early stopping, checkpoints ---
+    val_every: int = 1  # validate every N epochs (and always after the last one)
+    patience: StageInts = field(default_factory=lambda: StageInts(coarse=0, fine=10))
+    # ^ stop a stage after this many validations without improvement (0 = never stop early)
+    min_delta: float = 0.0  # an improvement must beat the best by more than this
+    best_metric: str = "val_loss"  # "val_loss" (lower is better) or "delta1" (higher is better)
+    save_every_steps: int = 0  # also write last.pt every N steps (0 = only after each epoch)
+    # --- logging ---
+    log_every: int = 10  # steps between progress-bar / TensorBoard loss updates
+    progress: bool = True  # show tqdm progress bars (rank 0 only)
+    tensorboard: bool = True  # write TensorBoard events to <run>/tb if tensorboard is installed
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` on a value outside its allowed set or range."""
+        _choice("stage", self.stage, STAGES)
+        _choice("amp", self.amp, AMP_MODES)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("schedule", self.schedule, SCHEDULES)
+        _choice("best_metric", self.best_metric, BEST_METRICS)
+        _choice("preprocess", self.preprocess, PREPROCESS)
+        _choice("data.kind", self.data.kind, DATA_KINDS)
+        _choice("data.split", self.data.split, SPLITS)
+        if "variant" not in self.model:
+            raise ConfigError("model.variant is required (e.g. eigen_vgg16 or compact).")
+        for name in ("batch_size", "eval_batch_size", "val_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        for name in ("num_workers", "max_steps_per_epoch", "threads", "save_every_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be non-negative, got {getattr(self, name)}.")
+        for stage in ("coarse", "fine"):
+            if getattr(self.epochs, stage) < 0:
+                raise ConfigError(f"epochs.{stage} must be non-negative.")
+            if getattr(self.lr, stage) <= 0:
+                raise ConfigError(f"lr.{stage} must be positive.")
+            if getattr(self.patience, stage) < 0:
+                raise ConfigError(f"patience.{stage} must be non-negative.")
+        if not 0.0 <= self.data.val_fraction < 1.0:
+            raise ConfigError(
+                f"data.val_fraction must be in [0, 1), got {self.data.val_fraction}."
+            )
+        if self.data.kind == "synthetic":
+            d = self.data
+            if d.synthetic_train < 1 or d.synthetic_val < 1:
+                raise ConfigError("data.synthetic_train and data.synthetic_val must be >= 1.")
+            if d.synthetic_train_seed == d.synthetic_val_seed:
+                raise ConfigError(
+                    "data.synthetic_train_seed and data.synthetic_val_seed are equal, so the "
+                    "validation scenes would repeat the training scenes; set them apart."
+                )
+        if self.data.kind == "nyuv2" and not self.data.path:
+            raise ConfigError("data.path must name the NYUv2 .mat file when data.kind is nyuv2.")
+        if not 0.0 <= self.loss_lambda <= 1.0:
+            raise ConfigError(f"loss_lambda must be in [0, 1], got {self.loss_lambda}.")
+        if len(self.betas) != 2:
+            raise ConfigError(f"betas must have two values, got {self.betas}.")
+
+    def run_dir(self) -> Path:
+        """The run folder: ``out_dir`` or ``runs/<name>``."""
+        return Path(self.out_dir) if self.out_dir else Path("runs") / self.name
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}.")
+
+
+# --------------------------------------------------------------------------------------------
+# dict <-> dataclass with type conversion
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    """Convert a YAML value to the annotated type ``tp`` (raising ConfigError)."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping of its fields, got {value!r}.")
+        return _from_dict(tp, value, where)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping, got {value!r}.")
+        return dict(value)
+    if origin in (list, tuple):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {value!r}.")
+        (item,) = typing.get_args(tp)[:1] or (Any,)
+        return [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ConfigError(f"{where} must be true or false, got {value!r}.")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be an integer, got {value!r}.")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{where} must be an integer, got {value!r}.")
+    if tp is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be a number, got {value!r}.")
+        try:
+            return float(value)  # also "1e-3", which YAML 1.1 reads as a string
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where} must be a number, got {value!r}.") from None
+    if tp is str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):  # YAML 1.1 reads off/on/no/yes as booleans
+            return "on" if value else "off"
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{where} must be a string, got {value!r}.")
+        return str(value)
+    return value
+
+
+def _from_dict(cls: type, data: dict[str, Any], where: str = "", base: Any = None) -> Any:
+    """Fill ``base`` (default: ``cls()``) from ``data``; nested sections merge field-wise."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(
+            f"unknown config key {prefix}{unknown[0]}; known keys: {', '.join(sorted(names))}."
+        )
+    base = cls() if base is None else base
+    for key, value in data.items():
+        full = f"{where}.{key}" if where else key
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp) and isinstance(value, dict):
+            # merge into the parent's default (e.g. epochs: {coarse: 2} keeps epochs.fine)
+            setattr(base, key, _from_dict(tp, value, full, getattr(base, key)))
+        else:
+            setattr(base, key, _convert(value, tp, full))
+    return base
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    """Build and validate a :class:`TrainConfig` from a (YAML) mapping."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a training config must be a mapping, got {type(data).__name__}.")
+    cfg = _from_dict(TrainConfig, data)
+    cfg.validate()
+    return cfg
+
+
+def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """Plain-type dict of the config (for YAML and checkpoints)."""
+    return dataclasses.asdict(cfg)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b=value`` overrides to a config mapping (a copy is returned).
+
+    Values are parsed as YAML (``2`` → int, ``[1, 2]`` → list, ``true`` → bool); the field's
+    type decides the final conversion.
+    """
+    out = _deep_copy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value (e.g. epochs.fine=5).")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"override {item!r} has an empty key.")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        parts = key.split(".")
+        node = out
+        for p in parts[:-1]:
+            child = node.get(p)
+            if child is None:
+                child = node[p] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {key}: {p} is not a section.")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def _deep_copy(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in d.items()}
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML config (``None`` = all defaults), apply overrides, validate.
+
+    Raises:
+        ConfigError: unreadable file, unknown key, wrong type or out-of-range value.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {p}: {exc.strerror}.") from exc
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {p} is not valid YAML: {exc}.") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {p} must hold a mapping of keys to values.")
+        data = loaded
+    data = apply_overrides(data, overrides or [])
+    # Sections present in the file merge over the defaults rather than replacing them.
+    return config_from_dict(data)
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> Path:
+    """Write the resolved config as YAML."""
+    p = Path(path)
+    p.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
+    return p

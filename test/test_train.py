@@ -1,0 +1,200 @@
+"""Tests for depth_training.train and .config: real (tiny) training runs on the CPU.
+
+The model is the ``compact`` variant narrowed to 8 channels (through ``model.*`` overrides,
+which the checkpoint records) so that a few steps at the native 228×304 input stay fast.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from depth_training.config import ConfigError, load_config
+from depth_training.train import main
+
+TINY_MODEL = [
+    "model.variant=compact", "model.compact_width=8", "model.scale2_channels=8",
+    "model.scale3_channels=8",
+]
+FAST = ["progress=false", "tensorboard=false", "num_workers=0", "threads=1", "amp=off",
+        "device=cpu"]
+CONFIG = Path(__file__).resolve().parents[1] / "depth_training" / "configs" / (
+    "synthetic_compact.yaml")
+
+
+def _synthetic(n_train: int = 4, n_val: int = 2) -> list[str]:
+    return [f"data.synthetic_train={n_train}", f"data.synthetic_val={n_val}", "data.width=80",
+            "data.height=60", "batch_size=2", "eval_batch_size=2"]
+
+
+def _rows(run: Path) -> list[dict[str, str]]:
+    with (run / "metrics.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_nyu_file(path: Path, n: int, nan_item: int | None = None) -> Path:
+    """A real HDF5 file in the NYUv2 labelled layout (h5py axis order), 64×48 frames."""
+    rng = np.random.default_rng(0)
+    w, h = 64, 48
+    v = np.linspace(0, 1, h, dtype=np.float32)[None, :]  # (1, H) along the last axis
+    depths = np.stack([np.broadcast_to(1.0 + 3.0 * v + 0.5 * k, (w, h)) for k in range(n)])
+    depths = depths.astype(np.float32)  # (N, W, H) metres
+    images = rng.integers(0, 255, size=(n, 3, w, h), dtype=np.uint8)
+    if nan_item is not None:
+        depths[nan_item, 3, 4] = np.nan
+    with h5py.File(path, "w") as f:
+        f.create_dataset("images", data=images)
+        f.create_dataset("depths", data=depths)
+        f.create_dataset("rawDepths", data=depths)
+    return path
+
+
+def test_short_run_lowers_loss_and_ships_a_loadable_checkpoint(tmp_path: Path) -> None:
+    from depth_estimation_ros.estimator import DepthEstimator
+
+    run = tmp_path / "run"
+    argv = ["--config", str(CONFIG), "--out", str(run), "stage=all", "epochs.coarse=3",
+            "epochs.fine=1", "augment.enabled=false", "lr.coarse=2e-3", "schedule=constant",
+            *_synthetic(), *TINY_MODEL, *FAST]
+    assert main(argv) == 0
+    for name in ("config.yaml", "metrics.csv", "last.pt", "best.pt", "coarse_best.pt",
+                 "fine_best.pt"):
+        assert (run / name).is_file(), name
+    assert not list(run.glob("*.tmp")), "a temporary checkpoint file was left behind"
+    rows = _rows(run)
+    assert [(r["stage"], r["epoch"], r["step"]) for r in rows] == [
+        ("coarse", "1", "2"), ("coarse", "2", "4"), ("coarse", "3", "6"), ("fine", "1", "8")]
+    coarse = [float(r["train_loss"]) for r in rows if r["stage"] == "coarse"]
+    assert coarse[-1] < coarse[0], f"training did not lower the loss: {coarse}"
+    for key in ("val_loss", "delta1", "rmse", "abs_rel", "lr"):
+        assert np.isfinite(float(rows[-1][key])), key
+
+    # the resolved config round-trips
+    saved = load_config(run / "config.yaml")
+    assert saved.epochs.coarse == 3 and saved.model["compact_width"] == 8
+
+    # plain types only: loadable with weights_only=True, and the estimator runs it
+    ckpt = torch.load(run / "best.pt", weights_only=True)
+    assert ckpt["training"]["stage"] == "fine"
+    assert ckpt["preprocess"]["resize_height"] == 228  # full_frame
+    est = DepthEstimator(run / "best.pt", device="cpu")
+    rgb = np.random.default_rng(0).integers(0, 255, size=(60, 80, 3), dtype=np.uint8)
+    depth = est.estimate(rgb)
+    assert depth.shape == (60, 80) and depth.dtype == np.float32
+    assert np.isfinite(depth).mean() > 0.9
+
+
+def test_resume_continues_from_the_saved_step(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    common = ["stage=coarse", "optimizer=adam", *_synthetic(), *TINY_MODEL, *FAST]
+    assert main(["--config", str(CONFIG), "--out", str(run), "epochs.coarse=1", *common]) == 0
+    first = torch.load(run / "last.pt", weights_only=True)
+    assert first["training"]["step"] == 2 and first["training"]["epoch"] == 1
+    # without --config the run's own config.yaml is the base; the override adds an epoch
+    assert main(["--out", str(run), "--resume", "epochs.coarse=2"]) == 0
+    rows = _rows(run)
+    assert [(r["epoch"], r["step"]) for r in rows] == [("1", "2"), ("2", "4")]
+    last = torch.load(run / "last.pt", weights_only=True)
+    assert last["training"]["step"] == 4 and last["training"]["epoch"] == 2
+    # Adam's per-parameter step count continued from the restored optimiser state
+    state = last["optimizer_state"]["optimizer"]["state"]
+    assert {float(v["step"]) for v in state.values()} == {4.0}
+    # a finished run resumes as a no-op
+    assert main(["--out", str(run), "--resume"]) == 0
+    assert len(_rows(run)) == 2
+    # starting over in the same folder without --resume is refused
+    assert main(["--config", str(CONFIG), "--out", str(run), *common]) == 2
+
+
+def test_trains_on_a_nyu_layout_file_and_fine_stage_from_init(tmp_path: Path) -> None:
+    mat = write_nyu_file(tmp_path / "nyu.mat", n=5)
+    coarse = tmp_path / "coarse"
+    data = ["data.kind=nyuv2", f"data.path={mat}", "data.split=random", "data.val_fraction=0.2",
+            "batch_size=2", "eval_batch_size=2", "max_steps_per_epoch=1"]
+    assert main(["--config", str(CONFIG), "--out", str(coarse), "stage=coarse",
+                 "epochs.coarse=1", *data, *TINY_MODEL, *FAST]) == 0
+    fine = tmp_path / "fine"
+    assert main(["--config", str(CONFIG), "--out", str(fine), "stage=fine", "epochs.fine=1",
+                 f"init_from={coarse / 'coarse_best.pt'}", *data, *TINY_MODEL, *FAST]) == 0
+    rows = _rows(fine)
+    assert [(r["stage"], r["step"]) for r in rows] == [("fine", "1")]
+    best = torch.load(fine / "best.pt", weights_only=True)
+    before = torch.load(coarse / "coarse_best.pt", weights_only=True)["model_state"]
+    # scales 1+2 stayed frozen (BN statistics included); scale 3 moved
+    for k, v in best["model_state"].items():
+        if k.startswith(("scale1.", "scale2.")):
+            assert torch.equal(v, before[k]), k
+    assert any(not torch.equal(v, before[k]) for k, v in best["model_state"].items()
+               if k.startswith("scale3."))
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["missing_file", "corrupt_file", "nan_depth", "empty_val", "official_on_small_file",
+     "unwritable_out", "bad_key", "fine_without_coarse"],
+)
+def test_bad_input_is_one_clear_error(case: str, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    mat = tmp_path / "nyu.mat"
+    run = tmp_path / "run"
+    extra = ["data.kind=nyuv2", f"data.path={mat}", "data.split=random",
+             "data.val_fraction=0.25", "stage=coarse", "epochs.coarse=1"]
+    expect = ""
+    if case == "missing_file":
+        expect = "does not exist"
+    elif case == "corrupt_file":
+        mat.write_bytes(b"\x89HDF\r\n" + bytes(range(256)) * 4)
+        expect = "HDF5"
+    elif case == "nan_depth":
+        write_nyu_file(mat, n=4, nan_item=1)
+        expect = "NaN"
+    elif case == "empty_val":
+        write_nyu_file(mat, n=4)
+        extra.append("data.val_fraction=0")
+        expect = "validation split is empty"
+    elif case == "official_on_small_file":
+        write_nyu_file(mat, n=4)
+        extra.append("data.split=official")
+        expect = "1449"
+    elif case == "unwritable_out":
+        write_nyu_file(mat, n=4)
+        blocker = tmp_path / "a_file"
+        blocker.write_text("not a folder")
+        run = blocker / "run"
+        expect = "cannot write to run folder"
+    elif case == "bad_key":
+        extra.append("epochz.coarse=1")
+        expect = "unknown config key epochz"
+    elif case == "fine_without_coarse":
+        write_nyu_file(mat, n=4)
+        extra.append("stage=fine")
+        expect = "needs coarse weights"
+    code = main(["--config", str(CONFIG), "--out", str(run), *extra, "batch_size=4",
+                 *TINY_MODEL, *FAST])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("error: ") and expect in err[0], err
+    assert "Traceback" not in err[0]
+    if run.exists():
+        assert not list(run.glob("*.pt")), "no checkpoint may be written after bad input"
+
+
+def test_config_overrides_are_typed_and_checked() -> None:
+    cfg = load_config(CONFIG, ["epochs.fine=7", "lr.fine=1e-4", "lr_milestones.coarse=[3, 5]",
+                               "augment.enabled=false", "data.synthetic_val_seed=99"])
+    assert cfg.epochs.fine == 7 and cfg.epochs.coarse == 12  # the file's value is kept
+    assert cfg.lr.fine == pytest.approx(1e-4) and cfg.lr_milestones.coarse == [3, 5]
+    assert cfg.augment["enabled"] is False and cfg.data.synthetic_val_seed == 99
+    with pytest.raises(ConfigError, match="stage must be one of"):
+        load_config(CONFIG, ["stage=medium"])
+    with pytest.raises(ConfigError, match="must be an integer"):
+        load_config(CONFIG, ["epochs.coarse=two"])
+    with pytest.raises(ConfigError, match="overlap|repeat"):
+        load_config(CONFIG, ["data.synthetic_val_seed=0"])
+    with pytest.raises(ConfigError, match="key=value"):
+        load_config(CONFIG, ["epochs.coarse"])
