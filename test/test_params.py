@@ -13,6 +13,7 @@ from depth_estimation_ros.params import (
     ParameterError,
     camera_info_topic_for,
     compressed_topic_for,
+    input_topics,
     load_params_file,
     parse_override,
 )
@@ -140,3 +141,11 @@ def test_topic_helpers_follow_image_transport_names() -> None:
     assert camera_info_topic_for("image") == "camera_info"
     assert camera_info_topic_for("/image") == "/camera_info"
     assert compressed_topic_for("/camera/image_raw") == "/camera/image_raw/compressed"
+
+
+def test_input_topics_default_remapped_and_compressed() -> None:
+    assert input_topics(None, None) == ("camera/image_raw", "camera/camera_info")
+    assert input_topics("/cam1/color/image", None) == ("/cam1/color/image",
+                                                       "/cam1/color/camera_info")
+    assert input_topics("/cam1/image", "/cam1/info", "compressed") == (
+        "/cam1/image/compressed", "/cam1/info")
