@@ -5,14 +5,21 @@ the bag converter, evaluation and the benchmark. On CUDA it runs the network in 
 precision and channels-last with cuDNN autotuning; frames travel to the GPU as raw uint8
 through a pinned host buffer (non-blocking), are converted, resized and normalised there, and
 only the finished depth comes back: one host↔device round trip per call.
+
+For a fixed frame size the network can also be captured as CUDA graphs (``cuda_graphs=True``:
+one graph per batch size, replayed with a single launch) or compiled with ``torch.compile``
+(``compile_mode``). :meth:`DepthEstimator.estimate_with_points` back-projects the depth to
+an organised point grid on the device, so depth and points come back in one download.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -84,15 +91,21 @@ class DepthEstimator:
         half: run the network in float16 (default: on CUDA only).
         channels_last: channels-last memory format (default: on CUDA only).
         cudnn_benchmark: let cuDNN autotune convolutions for the fixed input shape.
+        cuda_graphs: capture the network as CUDA graphs (one per batch size) and replay them;
+            ignored, with a log line, on the CPU.
+        compile_mode: ``torch.compile`` the network with this mode (``"default"``,
+            ``"reduce-overhead"``, ``"max-autotune"``, ...); ``None`` runs it eagerly.
+            Compiling takes tens of seconds at start-up.
 
     Raises:
         CheckpointError: missing, corrupt or incompatible checkpoint.
-        ValueError: bad device specification.
+        ValueError: bad device specification, or ``cuda_graphs`` with ``compile_mode``.
     """
 
     def __init__(self, checkpoint: str | os.PathLike[str] | dict | None = None,
                  device: str | torch.device = "auto", *, half: bool | None = None,
-                 channels_last: bool | None = None, cudnn_benchmark: bool = True) -> None:
+                 channels_last: bool | None = None, cudnn_benchmark: bool = True,
+                 cuda_graphs: bool = False, compile_mode: str | None = None) -> None:
         self.device = resolve_device(device)
         ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
         self.checkpoint_path: str = str(ckpt.get("path", "<in memory>"))
@@ -112,11 +125,28 @@ class DepthEstimator:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         self._pinned: dict[tuple, Tensor] = {}
+        self._rays: dict[tuple, tuple[Tensor, Tensor]] = {}
+        if cuda_graphs and compile_mode is not None:
+            raise ValueError("cuda_graphs and compile_mode are alternatives; use one (the "
+                             "'reduce-overhead' compile mode already uses CUDA graphs)")
+        if cuda_graphs and not cuda:
+            _LOG.info(f"CUDA graphs requested on {self.device}; running the network eagerly")
+        self.cuda_graphs = bool(cuda_graphs) and cuda
+        self.compile_mode = compile_mode
         pre = self.preprocess
+        input_shape = (3, pre.input_height, pre.input_width)
+        self._net: _Network
+        if self.cuda_graphs:
+            self._net = _CudaGraphNetwork(model, input_shape, self.dtype, self.channels_last)
+        elif compile_mode is not None:
+            self._net = torch.compile(model, mode=compile_mode, dynamic=False)
+        else:
+            self._net = model
         with torch.inference_mode():
-            probe = torch.zeros(1, 3, pre.input_height, pre.input_width, device=self.device,
-                                dtype=self.dtype)
-            out = self.model(probe)
+            probe = torch.zeros(1, *input_shape, device=self.device, dtype=self.dtype)
+            if self.channels_last:
+                probe = probe.contiguous(memory_format=torch.channels_last)
+            out = self._net(probe)  # also compiles / captures batch size 1
         self._native_hw: tuple[int, int] = (int(out.shape[-2]), int(out.shape[-1]))
 
     # ---------------------------------------------------------------- properties
@@ -203,10 +233,78 @@ class DepthEstimator:
                     for i, a in enumerate(arrays)]
         return self._download(outs)
 
+    def estimate_with_points(self, image: np.ndarray, encoding: str, output: str,
+                             intrinsics: CameraIntrinsics, decimation: int = 1,
+                             min_range: float = 0.0, max_range: float = math.inf,
+                             ) -> tuple[np.ndarray, np.ndarray]:
+        """Depth of one frame and its back-projected point grid, computed on the device.
+
+        The back-projection is :func:`depth_estimation_ros.camera.backproject`'s, in torch:
+        ``x = (u − cx)·z/fx``, ``y = (v − cy)·z/fy``, ``z = depth[v, u]`` at ``u = j·d``,
+        ``v = i·d``; a point is NaN where z is NaN, non-positive or outside
+        ``[min_range, max_range]``. Depth and points come back in one download.
+
+        Args:
+            image: (H, W, C) or (H, W) uint8 array in ``encoding``.
+            encoding: rgb8, bgr8, rgba8, bgra8 or mono8.
+            output: ``input`` (the frame's resolution) or ``native`` (the network's).
+            intrinsics: the camera of the depth image, or of the input frame (then converted
+                with :meth:`depth_intrinsics`).
+            decimation: keep every ``decimation``-th depth pixel in both axes for the points.
+            min_range: smallest valid z (metres).
+            max_range: largest valid z (metres).
+
+        Returns:
+            ``(depth, xyz)``: (H', W') float32 metres as :meth:`estimate`, and
+            (ceil(H'/d), ceil(W'/d), 3) float32 points in metres, NaN where invalid.
+
+        Raises:
+            ValueError: bad image, encoding, output, intrinsics size, decimation or range.
+        """
+        if output not in OUTPUT_MODES:
+            raise ValueError(f"output {output!r} not understood; expected one of "
+                             f"{OUTPUT_MODES}")
+        if not isinstance(intrinsics, CameraIntrinsics):
+            raise ValueError(f"intrinsics of type {type(intrinsics).__name__} not supported; "
+                             "expected a CameraIntrinsics")
+        if isinstance(decimation, bool) or not isinstance(decimation, (int, np.integer)) or (
+                decimation < 1):
+            raise ValueError(f"decimation {decimation!r} not supported; expected a positive "
+                             "integer")
+        if not (min_range >= 0.0 and max_range > min_range):
+            raise ValueError(f"range [{min_range}, {max_range}] not supported; expected "
+                             "0 <= min_range < max_range")
+        a = self._check_image(image, encoding)
+        height, width = a.shape[:2]
+        out_h, out_w = self.output_shape(width, height, output)
+        if (intrinsics.width, intrinsics.height) == (out_w, out_h):
+            camera = intrinsics
+        elif (intrinsics.width, intrinsics.height) == (width, height):
+            camera = self.depth_intrinsics(intrinsics, output)
+        else:
+            raise ValueError(f"intrinsics of a {intrinsics.width}x{intrinsics.height} image "
+                             f"match neither the {width}x{height} frame nor the "
+                             f"{out_w}x{out_h} depth image; scale them first")
+        d = int(decimation)
+        rows, cols = -(-out_h // d), -(-out_w // d)
+        x = self._to_input(self._upload(a[None]), encoding)
+        with torch.inference_mode():
+            depth = self.postprocess(self.predict_depth(x), width, height, output)[0]
+            # One buffer holds both results so a single copy brings them to the host.
+            flat = torch.empty(out_h * out_w + rows * cols * 3, device=self.device,
+                               dtype=torch.float32)
+            host_depth = flat[: out_h * out_w].view(out_h, out_w)  # (H', W') metres
+            host_depth.copy_(depth)
+            points = flat[out_h * out_w:].view(rows, cols, 3)  # (H'/d, W'/d, 3) metres
+            self._backproject(depth, camera, d, float(min_range), float(max_range), points)
+        host = self._download([flat[None]])[0]
+        return (host[: out_h * out_w].reshape(out_h, out_w),
+                host[out_h * out_w:].reshape(rows, cols, 3))
+
     def predict_depth(self, x: Tensor) -> Tensor:
         """Network input (B, 3, h, w) normalised → (B, 1, 109, 147) float32 metres."""
         with torch.inference_mode():
-            return torch.exp(self.model(x).float())
+            return torch.exp(self._net(x).float())
 
     def postprocess(self, depth: Tensor, width: int, height: int,
                     output: str = "input") -> Tensor:
@@ -228,6 +326,28 @@ class DepthEstimator:
         return torch.where(valid, out, torch.full_like(out, float("nan")))
 
     # ---------------------------------------------------------------- internals
+    def _backproject(self, depth: Tensor, camera: CameraIntrinsics, decimation: int,
+                     min_range: float, max_range: float, out: Tensor) -> None:
+        """(H, W) metres on the device → ``out`` (H', W', 3) points, as camera.backproject."""
+        key = (camera, decimation)
+        rays = self._rays.get(key)
+        if rays is None:
+            if len(self._rays) > 16:
+                self._rays.clear()
+            # float64 then float32, exactly as camera._ray_grid, so CPU results are identical
+            u = torch.arange(0, camera.width, decimation, dtype=torch.float64)
+            v = torch.arange(0, camera.height, decimation, dtype=torch.float64)
+            x_ray = ((u - camera.cx) / camera.fx).float()[None, :].to(self.device)  # (1, W')
+            y_ray = ((v - camera.cy) / camera.fy).float()[:, None].to(self.device)  # (H', 1)
+            rays = self._rays[key] = (x_ray, y_ray)
+        x_ray, y_ray = rays
+        z = depth[::decimation, ::decimation]  # (H', W') metres
+        valid = (z > 0.0) & (z >= min_range) & (z <= max_range) & (z < math.inf)
+        z = torch.where(valid, z, torch.full_like(z, float("nan")))
+        out[..., 0] = x_ray * z
+        out[..., 1] = y_ray * z
+        out[..., 2] = z
+
     @staticmethod
     def _check_image(image: np.ndarray, encoding: str) -> np.ndarray:
         if encoding not in _CHANNEL_ORDER:
@@ -278,9 +398,69 @@ class DepthEstimator:
 
     def describe(self) -> str:
         """One line for logs: variant, device, precision, checkpoint."""
-        return (f"{self.variant} on {self.device} ({'fp16' if self.half else 'fp32'}"
-                f"{', channels_last' if self.channels_last else ''}) from "
-                f"{self.checkpoint_path}")
+        extras = "".join([", channels_last" if self.channels_last else "",
+                          ", CUDA graphs" if self.cuda_graphs else "",
+                          f", compiled ({self.compile_mode})" if self.compile_mode else ""])
+        return (f"{self.variant} on {self.device} ({'fp16' if self.half else 'fp32'}{extras}) "
+                f"from {self.checkpoint_path}")
+
+
+class _Network(Protocol):
+    def __call__(self, x: Tensor) -> Tensor: ...
+
+
+class _CudaGraphNetwork:
+    """The network captured as CUDA graphs, one per batch size, for a fixed (3, h, w) input.
+
+    Each graph reads a static input buffer and writes a static output buffer; a call copies
+    the input in, replays the graph (one launch for the whole network) and returns the output
+    buffer, which the next call overwrites. Other shapes, dtypes or devices run eagerly.
+    """
+
+    _MAX_GRAPHS = 8
+
+    def __init__(self, model: torch.nn.Module, input_shape: tuple[int, int, int],
+                 dtype: torch.dtype, channels_last: bool) -> None:
+        self.model = model
+        self.input_shape = input_shape
+        self.dtype = dtype
+        self.channels_last = channels_last
+        self.device = next(model.parameters()).device
+        self._graphs: dict[int, tuple[torch.cuda.CUDAGraph, Tensor, Tensor]] = {}
+        self._pool: tuple | None = None  # memory pool shared by all captured graphs
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if (tuple(x.shape[1:]) != self.input_shape or x.dtype != self.dtype
+                or x.device != self.device):
+            return self.model(x)
+        entry = self._graphs.get(x.shape[0])
+        if entry is None:
+            if len(self._graphs) >= self._MAX_GRAPHS:
+                return self.model(x)
+            entry = self._graphs[x.shape[0]] = self._capture(x.shape[0])
+        graph, static_in, static_out = entry
+        static_in.copy_(x)
+        graph.replay()
+        return static_out
+
+    def _capture(self, batch: int) -> tuple[torch.cuda.CUDAGraph, Tensor, Tensor]:
+        static_in = torch.zeros(batch, *self.input_shape, device=self.device, dtype=self.dtype)
+        if self.channels_last:
+            static_in = static_in.contiguous(memory_format=torch.channels_last)
+        # Warm up on a side stream first: cuDNN autotuning and lazy allocations must not
+        # happen inside the capture.
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side), torch.inference_mode():
+            for _ in range(3):
+                self.model(static_in)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.inference_mode(), torch.cuda.graph(graph, pool=self._pool):
+            static_out = self.model(static_in)
+        self._pool = graph.pool()
+        _LOG.info(f"captured the network as a CUDA graph for batch {batch}")
+        return graph, static_in, static_out
 
 
 __all__ = ["DepthEstimator", "ESTIMATOR_ENCODINGS", "OUTPUT_MODES", "OutputRegion",

@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from cyclonedds.core import (
+    DDSException,
     GuardCondition,
     InstanceState,
     ReadCondition,
@@ -190,9 +191,16 @@ class Publisher(Generic[MsgT]):
         dds_qos = writer_qos(qos, type_hash(msg_type))
         self._writer = DataWriter(node.participant, topic, qos=dds_qos)
         self._destroyed = False
+        self.dropped = 0  # reliable writes that timed out
 
-    def publish(self, msg: MsgT) -> None:
-        """Write one message (non-blocking for best effort; reliable may block <= 100 ms).
+    def publish(self, msg: MsgT) -> bool:
+        """Write one message.
+
+        Best effort never blocks. Reliable may block up to 100 ms while a matched reader is
+        behind on acknowledgements; if it still is, the message is dropped with a warning.
+
+        Returns:
+            True if written, False if a reliable write timed out.
 
         Raises:
             TypeError: ``msg`` is not an instance of the publisher's message type.
@@ -205,7 +213,19 @@ class Publisher(Generic[MsgT]):
             )
         if self._destroyed:
             raise RuntimeError(f"publisher on {self.topic_name} was destroyed")
-        self._writer.write(msg)
+        try:
+            self._writer.write(msg)
+        except DDSException as exc:
+            if exc.code != DDSException.DDS_RETCODE_TIMEOUT:
+                raise
+            self.dropped += 1
+            if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
+                logger.warning(
+                    f"reliable publish on {self.topic_name} timed out (a subscriber is not "
+                    f"acknowledging); dropped {self.dropped} message(s) so far"
+                )
+            return False
+        return True
 
     def get_subscription_count(self) -> int:
         """Number of matched subscriptions (readers with compatible QoS), any process."""
