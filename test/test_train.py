@@ -198,3 +198,37 @@ def test_config_overrides_are_typed_and_checked() -> None:
         load_config(CONFIG, ["data.synthetic_val_seed=0"])
     with pytest.raises(ConfigError, match="key=value"):
         load_config(CONFIG, ["epochs.coarse"])
+
+
+def test_param_groups_cover_each_stage_once_with_paper_rates() -> None:
+    from depth_estimation_ros.model import build_model
+    from depth_training.train import lr_factor, param_groups
+
+    cfg = load_config(CONFIG, ["lr.coarse=0.01", "lr_mult.scale1_features=0.1",
+                               "lr_mult.scale1_head=10", "lr_mult.first_last=0.1"])
+    for variant in ("compact", "eigen_vgg16"):
+        model = build_model(variant) if variant == "compact" else None
+        if model is None:  # the VGG model is large: build it small through its config
+            from depth_estimation_ros.model import ModelConfig
+
+            model = build_model(ModelConfig(fc_hidden=8, coarse_channels=4))
+        groups = {g["name"]: g for g in param_groups(model, "coarse", cfg)}
+        assert groups["scale1_features"]["lr"] == pytest.approx(0.001)
+        assert groups["scale1_head"]["lr"] == pytest.approx(0.1)
+        assert groups["scale2_first_last"]["lr"] == pytest.approx(0.001)
+        assert groups["scale2_inner"]["lr"] == pytest.approx(0.01)
+        ids = [id(p) for g in groups.values() for p in g["params"]]
+        assert len(ids) == len(set(ids)) == len(list(model.coarse_parameters()))
+        # first/last of scale 2: the 9×9 image conv and the conv that outputs depth
+        assert {p.shape for p in groups["scale2_first_last"]["params"]} == {
+            model.scale2.image[0].weight.shape, model.scale2.image[0].bias.shape,
+            model.scale2.refine[-1].weight.shape, model.scale2.refine[-1].bias.shape}
+        fine = param_groups(model, "fine", cfg)
+        fine_ids = {id(p) for g in fine for p in g["params"]}
+        assert fine_ids == {id(p) for p in model.fine_parameters()}
+
+    step = load_config(CONFIG, ["schedule=step", "lr_milestones.coarse=[2, 4]", "lr_decay=0.5"])
+    assert [lr_factor(step, "coarse", e) for e in (0, 1.9, 2, 4.5)] == [1, 1, 0.5, 0.25]
+    cos = load_config(CONFIG, ["schedule=cosine", "epochs.coarse=4"])
+    assert lr_factor(cos, "coarse", 0) == 1.0 and lr_factor(cos, "coarse", 4) == pytest.approx(0)
+    assert lr_factor(cos, "coarse", 2) == pytest.approx(0.5)
