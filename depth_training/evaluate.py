@@ -215,7 +215,7 @@ def results_table(ours: dict[str, float], our_name: str) -> str:
     best: dict[str, float] = {}
     for key, _, higher in TABLE_COLUMNS:
         vals = [v[key] for _, v in rows if v.get(key) is not None and math.isfinite(v[key])]
-        if vals:
+        if len(vals) > 1:  # nothing to compare with a lone value
             best[key] = max(vals) if higher else min(vals)
     lines = [head, sep]
     for name, vals in rows:

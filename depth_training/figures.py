@@ -149,7 +149,8 @@ def error_histogram_figure(hist: ErrorHistograms, path: str | os.PathLike[str],
         if name != "abs_rel":
             ax.axvline(0.0, color="k", lw=0.8)
         ax.grid(alpha=0.3)
-    fig.suptitle(title or f"per-pixel error ({hist.n:,} pixels)", fontsize=10)
+    fig.suptitle(f"{title or 'per-pixel error'} ({hist.n:,} pixels; values beyond an axis "
+                 "are counted in its end bin)", fontsize=10)
     return _save(fig, path)
 
 
@@ -224,7 +225,8 @@ def training_curves(csv_path: str | os.PathLike[str], path: str | os.PathLike[st
     for ax, (names, label) in zip(axes, groups, strict=True):
         for name in names:
             ok = np.isfinite(cols[name])
-            ax.plot(x[ok], cols[name][ok], marker="." if ok.sum() < 30 else None, label=name)
+            ax.plot(x[ok], cols[name][ok], marker="." if ok.sum() < 30 else None, label=name,
+                    drawstyle="steps-post" if name == "lr" else "default")
         values = np.concatenate([cols[n][np.isfinite(cols[n])] for n in names])
         if label in ("loss", "learning rate") and values.size and (values > 0).all():
             ax.set_yscale("log")
