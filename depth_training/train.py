@@ -380,7 +380,8 @@ def _autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
 @torch.no_grad()
 def validate(model: nn.Module, loader: DataLoader, stage: str, cfg: TrainConfig,
              pre: PreprocessConfig, device: torch.device,
-             amp_dtype: torch.dtype | None = None) -> dict[str, float]:
+             amp_dtype: torch.dtype | None = None,
+             memory_format: torch.memory_format = torch.contiguous_format) -> dict[str, float]:
     """Validation loss (per-image mean) and depth metrics (all pixels pooled).
 
     The prediction is upsampled to the network input size and clamped to the preprocess
@@ -392,6 +393,7 @@ def validate(model: nn.Module, loader: DataLoader, stage: str, cfg: TrainConfig,
     loss_sum, n_img = 0.0, 0
     for batch in loader:
         x = batch["image"].to(device, non_blocking=True)  # (B, 3, h, w) normalised
+        x = x.contiguous(memory_format=memory_format)
         target = batch["depth"].to(device, non_blocking=True)  # (B, 1, h, w) metres
         with _autocast(device, amp_dtype):
             pred_log = model(x, stage=stage)  # (B, 1, h', w') log metres
@@ -505,6 +507,9 @@ class Trainer:
         self._prepare_run_dir()
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.model = build_model(self.model_config).to(self.device)
+        self.memory_format = torch.channels_last if cfg.channels_last else (
+            torch.contiguous_format)
+        self.model.to(memory_format=self.memory_format)
         # Explicit per-rank seed offset: ranks draw different dropout masks. The data order
         # is shared through DistributedSampler(seed) and augmentation is seeded per sample;
         # a resumed run re-seeds from its step (rank 0 then restores its saved RNG state).
@@ -708,6 +713,7 @@ class Trainer:
             log.info(f"stage {stage}: {epochs} epochs, {n_train} trainable parameters, "
                      f"{len(self.train_ds)} train / {len(self.val_ds)} val images, "
                      f"{self.dist.world_size} process(es), device {self.device}")
+        stage_start = time.monotonic()
         while st.epoch < epochs and not st.stopped_early:
             epoch = st.epoch
             self.train_ds.set_epoch(epoch)
@@ -726,7 +732,7 @@ class Trainer:
                 result = None
                 if self.main:
                     result = validate(self.model, val_loader, stage, cfg, self.pre,
-                                      self.device, self.amp_dtype)
+                                      self.device, self.amp_dtype, self.memory_format)
                 result = _broadcast(result, self.dist)
                 row.update(result)
                 improved = self._early_stopping(st, result)
@@ -739,6 +745,12 @@ class Trainer:
                     log.info(f"{stage} epoch {st.epoch}/{epochs}: train {train_loss:.4f}, "
                              f"val {result['val_loss']:.4f}, delta1 {result['delta1']:.3f}, "
                              f"rmse {result['rmse']:.3f}{' (best)' if improved else ''}")
+            limit = getattr(cfg.time_limit_min, stage)
+            if limit and time.monotonic() - stage_start > 60.0 * limit and st.epoch < epochs:
+                st.stopped_early = True
+                if self.main:
+                    log.info(f"stage {stage} reached its time limit of {limit:g} min after "
+                             f"epoch {st.epoch}")
             self._log_row(row)
             self._save("last.pt", stage, optimizer=optimizer)
 
@@ -777,6 +789,7 @@ class Trainer:
             factor = lr_factor(cfg, stage, epoch + st.step_in_epoch / max(1, steps))
             _set_lr(optimizer, base_lr, factor)
             x = batch["image"].to(self.device, non_blocking=True)  # (B, 3, h, w) normalised
+            x = x.contiguous(memory_format=self.memory_format)
             target = batch["depth"].to(self.device, non_blocking=True)  # (B, 1, h, w) metres
             with _autocast(self.device, self.amp_dtype):
                 pred_log = net(x, stage=stage)  # (B, 1, h', w') log metres
