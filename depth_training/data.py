@@ -56,8 +56,8 @@ class NYUv2Labeled:
 
     Args:
         path: ``nyu_depth_v2_labeled.mat`` or a file in the same layout.
-        preload: read all images and depths into memory at once (about 3 GB for the real
-            file) instead of reading per item.
+        preload: read all images and depths into memory at once (about 3.1 GB for the real
+            file) instead of reading per item; raw depth is always read per item.
 
     Raises:
         DatasetError: the file is missing, not HDF5, or its datasets have the wrong names,
@@ -70,15 +70,12 @@ class NYUv2Labeled:
         self._pid: int | None = None
         self._images: np.ndarray | None = None  # (N, 3, W, H) uint8 when preloaded
         self._depths: np.ndarray | None = None  # (N, W, H) float metres when preloaded
-        self._raw: np.ndarray | None = None
         with self._open() as f:
             self._validate(f)
             if preload:
                 try:
                     self._images = f["images"][...]
                     self._depths = f["depths"][...]
-                    if self.has_raw_depth:
-                        self._raw = f["rawDepths"][...]
                 except OSError as exc:
                     raise DatasetError(f"cannot read {self.path}: {exc}; the file looks "
                                        "truncated or corrupt") from exc
@@ -169,7 +166,7 @@ class NYUv2Labeled:
         """Raw sensor depth ``i`` upright: (H, W) float32 metres, 0 = missing."""
         if not self.has_raw_depth:
             raise DatasetError(f"{self.path} has no 'rawDepths' dataset")
-        a = self._raw[i] if self._raw is not None else self._read("rawDepths", i)
+        a = self._read("rawDepths", i)
         return self._check_depth(np.ascontiguousarray(a.T, dtype=np.float32), "rawDepths", i)
 
     def close(self) -> None:

@@ -71,6 +71,7 @@ from depth_training.metrics import (
 log = logging.getLogger(__name__)
 
 EVAL_SPLITS: tuple[str, ...] = ("official", "random", "all")
+DEFAULT_SYNTHETIC_SEED = 1_000_000  # training's default synthetic validation seed
 # Columns of the results table: (metric key, header, higher is better).
 TABLE_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("delta1", "δ<1.25", True), ("delta2", "δ<1.25²", True), ("delta3", "δ<1.25³", True),
@@ -343,13 +344,16 @@ def write_outputs(out: Path, result: EvaluationResult, info: dict[str, Any],
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _open_source(args: argparse.Namespace) -> tuple[DepthSource, str]:
+def _open_source(args: argparse.Namespace, data_cfg: dict[str, Any]) -> tuple[DepthSource, str]:
     if args.synthetic is not None:
         if args.synthetic < 1:
             raise EvaluationError(f"--synthetic needs a positive number of scenes, got "
                                   f"{args.synthetic}")
-        src = SyntheticDepthSource(args.synthetic, seed=args.synthetic_seed)
-        return src, f"synthetic:{args.synthetic}:seed{args.synthetic_seed}"
+        seed = args.synthetic_seed
+        if seed is None:  # the training run's validation scenes, if it recorded them
+            seed = int(data_cfg.get("synthetic_val_seed", DEFAULT_SYNTHETIC_SEED))
+        src = SyntheticDepthSource(args.synthetic, seed=seed)
+        return src, f"synthetic:{args.synthetic}:seed{seed}"
     if args.data is None:
         raise EvaluationError("no data given; pass --data nyu_depth_v2_labeled.mat (or a "
                               "file in its layout) or --synthetic N")
@@ -368,11 +372,11 @@ def run(args: argparse.Namespace) -> list[Path]:
                                     ckpt_path.parent / f"eval_{ckpt_path.stem}")
     try:
         metrics_csv = _find_metrics_csv(args.run_dir, ckpt, ckpt_path)
-        source, data_name = _open_source(args)
         training = ckpt.get("training") or {}
         config = training.get("config") if isinstance(training.get("config"), dict) else {}
         seed = args.seed if args.seed is not None else int(config.get("seed", 0))
         data_cfg = config.get("data") if isinstance(config.get("data"), dict) else {}
+        source, data_name = _open_source(args, data_cfg)
         val_fraction = (args.val_fraction if args.val_fraction is not None
                         else float(data_cfg.get("val_fraction", 0.05)))
         split = make_split(args.split, len(source), seed=seed, val_fraction=val_fraction)
@@ -424,8 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "official)")
     ap.add_argument("--synthetic", type=int, metavar="N",
                     help="evaluate on N synthetic scenes instead of --data")
-    ap.add_argument("--synthetic-seed", type=int, default=1_000_000,
-                    help="seed of the synthetic scenes (default: training's validation seed)")
+    ap.add_argument("--synthetic-seed", type=int,
+                    help="seed of the synthetic scenes (default: the run's validation seed, "
+                         f"or {DEFAULT_SYNTHETIC_SEED})")
     ap.add_argument("--seed", type=int, help="random split seed (default: the checkpoint's)")
     ap.add_argument("--val-fraction", type=float,
                     help="random split held-out share (default: the checkpoint's, or 0.05)")
