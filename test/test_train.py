@@ -232,3 +232,30 @@ def test_param_groups_cover_each_stage_once_with_paper_rates() -> None:
     cos = load_config(CONFIG, ["schedule=cosine", "epochs.coarse=4"])
     assert lr_factor(cos, "coarse", 0) == 1.0 and lr_factor(cos, "coarse", 4) == pytest.approx(0)
     assert lr_factor(cos, "coarse", 2) == pytest.approx(0.5)
+
+
+def test_mid_epoch_resume_skips_the_batches_already_trained(tmp_path: Path) -> None:
+    from torch.utils.data import DistributedSampler
+
+    from depth_training.data import make_split
+
+    # 5 images: 1 validation, 4 training; batch 1 -> 4 steps per epoch
+    train_idx = make_split("random", 5, seed=0, val_fraction=0.2).train
+    sampler = DistributedSampler(range(4), num_replicas=1, rank=0, shuffle=True, seed=0)
+    sampler.set_epoch(0)
+    third = int(train_idx[list(sampler)[2]])  # the file item of the epoch's third step
+    mat = write_nyu_file(tmp_path / "nyu.mat", n=5, nan_item=third)
+    run = tmp_path / "run"
+    argv = ["--config", str(CONFIG), "--out", str(run), "stage=coarse", "epochs.coarse=1",
+            "data.kind=nyuv2", f"data.path={mat}", "data.split=random",
+            "data.val_fraction=0.2", "batch_size=1", "save_every_steps=1", "augment.enabled=false",
+            *TINY_MODEL, *FAST]
+    assert main(argv) == 2  # the bad item stops the run in the middle of the epoch
+    mid = torch.load(run / "last.pt", weights_only=True)
+    assert mid["training"]["step"] == 2
+    assert mid["training"]["run_state"]["stages"]["coarse"]["step_in_epoch"] == 2
+    write_nyu_file(mat, n=5)  # the data is fixed; resume finishes the epoch
+    assert main(["--out", str(run), "--resume"]) == 0
+    last = torch.load(run / "last.pt", weights_only=True)
+    assert last["training"]["step"] == 4 and last["training"]["epoch"] == 1
+    assert [(r["epoch"], r["step"]) for r in _rows(run)] == [("1", "4")]
