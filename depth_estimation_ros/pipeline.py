@@ -22,17 +22,19 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
 from depth_estimation_ros import msgconv
 from depth_estimation_ros.camera import CameraIntrinsics, backproject
 from depth_estimation_ros.diagnostics import PipelineStats, report, summary
-from depth_estimation_ros.estimator import DepthEstimator
 from depth_estimation_ros.msgconv import InputError, MessageTypes
 from depth_estimation_ros.params import NODE_NAME, DepthNodeParams
 from depth_estimation_ros.pointcloud import CloudBuffer, pack_cloud
+
+if TYPE_CHECKING:  # torch is imported only where a model is loaded
+    from depth_estimation_ros.estimator import DepthEstimator
 
 _LOG = logging.getLogger(__name__)
 

@@ -24,17 +24,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from depth_estimation_ros import params as cfg
-from depth_estimation_ros.checkpoint import CheckpointError
 from depth_estimation_ros.dds import messages as m
 from depth_estimation_ros.dds.qos import DEFAULT, QosProfile
 from depth_estimation_ros.dds.runtime import DdsNode, TopicNameError, ensure_cyclonedds_uri
-from depth_estimation_ros.estimator import DepthEstimator
 from depth_estimation_ros.msgconv import MessageTypes
 from depth_estimation_ros.params import DepthNodeParams, ParameterError
 from depth_estimation_ros.pipeline import DepthProcessor, Outputs
+
+if TYPE_CHECKING:
+    from depth_estimation_ros.estimator import DepthEstimator
 
 _LOG_FORMAT = "[%(levelname)s] [%(created).3f] [%(name)s]: %(message)s"
 _LOG_LEVELS = {"debug": "DEBUG", "info": "INFO", "warn": "WARNING", "warning": "WARNING",
@@ -235,6 +236,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ParameterError as exc:
         log.error(str(exc))
         return 2
+    # torch is imported only now, so --help and parameter errors answer at once.
+    from depth_estimation_ros.checkpoint import CheckpointError
+    from depth_estimation_ros.estimator import DepthEstimator
+
     try:
         estimator = DepthEstimator(params.checkpoint or None, params.device)
     except CheckpointError as exc:
