@@ -1,0 +1,408 @@
+"""Record the depth node's output over DDS: colourised PNGs, PLY clouds, rate and latency.
+
+    python -m depth_estimation_ros.record --out DIR [--count N] [--duration S]
+        [--save-every N] [--json summary.json] [--depth-topic /depth/image]
+        [--info-topic /depth/camera_info] [--points-topic /depth/points]
+        [--reliability best_effort] [--durability volatile] [--history-depth 5]
+
+Subscribes ``/depth/image`` (32FC1 metres or 16UC1 millimetres), its sibling CameraInfo and
+``/depth/points``; every ``--save-every``-th depth image is written as
+``depth_<n>.png`` (with a colour scale, NaN black) and the cloud with the same stamp as
+``cloud_<n>.ply`` (finite points, with colour when the cloud has ``rgb``). Rate (Hz) and
+latency (receive time minus header stamp, ms; meaningful when both clocks are the same machine's
+or synchronised) are printed every ``--report-every`` seconds and summarised at the end
+(``--json`` writes the summary). Stops after ``--count`` depth images or ``--duration``
+seconds, or on Ctrl-C. Exit status 0 when at least one depth image arrived, 1 when none did,
+2 for bad arguments.
+"""
+
+import argparse
+import json
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from depth_estimation_ros.encodings import EncodingError, decode_image_msg
+from depth_estimation_ros.ply import write_ply
+from depth_estimation_ros.pointcloud import PointCloudError, unpack_cloud, unpack_rgb
+from depth_estimation_ros.visualize import DEFAULT_CMAP, save_depth_png
+
+__all__ = ["DepthRecorder", "RateLatency", "build_parser", "depth_metres", "main"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_PENDING_CLOUDS = 16  # saved-image stamps waiting for their cloud
+
+
+def _stamp_ns(msg: Any) -> int:
+    stamp = msg.header.stamp
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def depth_metres(msg: Any) -> np.ndarray:
+    """``(H, W)`` float32 metres (NaN invalid) from a 32FC1 or 16UC1 (mm) depth Image.
+
+    Raises:
+        EncodingError: another encoding, or a malformed image.
+    """
+    image = decode_image_msg(msg)
+    if msg.encoding == "32FC1":
+        return image.astype(np.float32, copy=False)
+    if msg.encoding == "16UC1":
+        depth = image.astype(np.float32) / 1000.0
+        depth[image == 0] = np.nan  # REP 118: 0 mm = invalid
+        return depth
+    raise EncodingError(f"depth image encoding {msg.encoding!r} is not a depth encoding; "
+                        "expected 32FC1 (metres) or 16UC1 (millimetres)")
+
+
+def cloud_arrays(msg: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(H, W, 3)`` float32 points and ``(H, W, 3)`` uint8 colours (or None) of a PointCloud2.
+
+    Raises:
+        PointCloudError: the cloud has no x/y/z fields or a malformed layout.
+    """
+    cloud = unpack_cloud(msg.data, msg.fields, msg.point_step, msg.width, msg.height,
+                         bool(msg.is_bigendian), msg.row_step)
+    names = cloud.dtype.names or ()
+    if not {"x", "y", "z"} <= set(names):
+        raise PointCloudError(f"point cloud fields {list(names)} lack x, y and z")
+    xyz = np.stack([cloud["x"], cloud["y"], cloud["z"]], axis=-1).astype(np.float32)
+    rgb = unpack_rgb(cloud["rgb"]) if "rgb" in names else None
+    return xyz, rgb
+
+
+@dataclass
+class RateLatency:
+    """Arrival times and latencies of one stream; rates and percentiles over any window."""
+
+    arrivals: list[float] = field(default_factory=list)  # time.monotonic() seconds
+    latencies_ms: list[float] = field(default_factory=list)  # wall now - header stamp
+
+    def add(self, arrival: float, latency_ms: float) -> None:
+        """Record one message."""
+        self.arrivals.append(arrival)
+        self.latencies_ms.append(latency_ms)
+
+    def rate_hz(self, since: float | None = None) -> float:
+        """Messages per second between the first and last arrival (after ``since``)."""
+        times = self.arrivals if since is None else [t for t in self.arrivals if t >= since]
+        if len(times) < 2 or times[-1] <= times[0]:
+            return 0.0
+        return (len(times) - 1) / (times[-1] - times[0])
+
+    def latency(self, since: float | None = None) -> dict[str, float]:
+        """``{"p50", "p95", "mean", "max"}`` latency in ms (after ``since``); empty if none."""
+        values = [lat for t, lat in zip(self.arrivals, self.latencies_ms, strict=True)
+                  if since is None or t >= since]
+        if not values:
+            return {}
+        arr = np.asarray(values)
+        return {"p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95)),
+                "mean": float(arr.mean()), "max": float(arr.max())}
+
+
+class DepthRecorder:
+    """Receives depth images, camera infos and clouds; saves every Nth pair; keeps statistics.
+
+    The ``on_*`` callbacks only measure and enqueue; PNG/PLY writing happens on a saver thread
+    so slow disks do not distort the latency of the next message.
+
+    Args:
+        out_dir: folder for ``depth_<n>.png`` / ``cloud_<n>.ply`` (created).
+        save_every: save depth image number 1, 1 + N, 1 + 2N, ... (0 saves nothing).
+        vmin: depth at the low end of the colour scale (default per image).
+        vmax: depth at the high end of the colour scale (default per image).
+        cmap: matplotlib colormap.
+    """
+
+    def __init__(self, out_dir: Path, save_every: int = 10, vmin: float | None = None,
+                 vmax: float | None = None, cmap: str = DEFAULT_CMAP) -> None:
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.save_every = save_every
+        self.vmin, self.vmax, self.cmap = vmin, vmax, cmap
+        self.depth = RateLatency()
+        self.points = RateLatency()
+        self.camera_infos = 0
+        self.errors: dict[str, int] = {}
+        self.saved_png: list[str] = []
+        self.saved_ply: list[str] = []
+        self.last_image: dict[str, Any] = {}
+        self.last_info: dict[str, Any] = {}
+        self.depth_min = float("inf")
+        self.depth_max = float("-inf")
+        self._lock = threading.Lock()
+        self._recent_clouds: deque[tuple[int, Any]] = deque(maxlen=8)
+        self._pending_clouds: dict[int, int] = {}  # stamp ns -> image number
+        self._jobs: queue.Queue = queue.Queue(maxsize=32)
+        self.save_skipped = 0
+        self._saver = threading.Thread(target=self._save_loop, name="recorder-saver", daemon=True)
+        self._saver.start()
+
+    @property
+    def images(self) -> int:
+        """Depth images received so far."""
+        return len(self.depth.arrivals)
+
+    def _error(self, kind: str, exc: Exception) -> None:
+        with self._lock:
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+            count = self.errors[kind]
+        if count in (1, 10, 100) or count % 1000 == 0:
+            logger.warning(f"{kind} message rejected ({count} so far): {exc}")
+
+    def _enqueue(self, job: tuple) -> None:
+        try:
+            self._jobs.put_nowait(job)
+        except queue.Full:
+            with self._lock:
+                self.save_skipped += 1
+
+    def on_depth(self, msg: Any) -> None:
+        """Depth image callback."""
+        now_wall, now_mono = time.time_ns(), time.monotonic()
+        with self._lock:
+            self.depth.add(now_mono, (now_wall - _stamp_ns(msg)) / 1e6)
+            number = self.images
+            self.last_image = {"width": int(msg.width), "height": int(msg.height),
+                               "encoding": str(msg.encoding),
+                               "frame_id": str(msg.header.frame_id)}
+        if self.save_every > 0 and (number - 1) % self.save_every == 0:
+            stamp = _stamp_ns(msg)
+            self._enqueue(("png", number, msg))
+            with self._lock:
+                cloud = next((c for s, c in self._recent_clouds if s == stamp), None)
+                if cloud is None:
+                    self._pending_clouds[stamp] = number
+                    while len(self._pending_clouds) > _MAX_PENDING_CLOUDS:
+                        self._pending_clouds.pop(next(iter(self._pending_clouds)))
+            if cloud is not None:
+                self._enqueue(("ply", number, cloud))
+
+    def on_points(self, msg: Any) -> None:
+        """PointCloud2 callback."""
+        now_wall, now_mono = time.time_ns(), time.monotonic()
+        stamp = _stamp_ns(msg)
+        with self._lock:
+            self.points.add(now_mono, (now_wall - stamp) / 1e6)
+            self._recent_clouds.append((stamp, msg))
+            number = self._pending_clouds.pop(stamp, None)
+        if number is not None:
+            self._enqueue(("ply", number, msg))
+
+    def on_camera_info(self, msg: Any) -> None:
+        """CameraInfo callback."""
+        with self._lock:
+            self.camera_infos += 1
+            self.last_info = {"width": int(msg.width), "height": int(msg.height),
+                              "k": [float(v) for v in msg.k]}
+
+    def _save_loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is None:
+                    return
+                kind, number, msg = job
+                if kind == "png":
+                    self._save_png(number, msg)
+                else:
+                    self._save_ply(number, msg)
+            except (EncodingError, PointCloudError, ValueError) as exc:
+                self._error("depth image" if job[0] == "png" else "point cloud", exc)
+            except OSError as exc:
+                self._error("file write", exc)
+            except Exception as exc:  # keep saving later frames whatever one frame did
+                logger.exception(f"saving {job!r:.60} failed")
+                self._error("save", exc)
+            finally:
+                self._jobs.task_done()
+
+    def _save_png(self, number: int, msg: Any) -> None:
+        depth = depth_metres(msg)
+        valid = depth[np.isfinite(depth) & (depth > 0)]
+        path = save_depth_png(self.out_dir / f"depth_{number:06d}.png", depth, self.vmin,
+                              self.vmax, self.cmap)
+        with self._lock:
+            if valid.size:
+                self.depth_min = min(self.depth_min, float(valid.min()))
+                self.depth_max = max(self.depth_max, float(valid.max()))
+            self.saved_png.append(path.name)
+
+    def _save_ply(self, number: int, msg: Any) -> None:
+        xyz, rgb = cloud_arrays(msg)
+        path = self.out_dir / f"cloud_{number:06d}.ply"
+        write_ply(path, xyz, rgb)
+        with self._lock:
+            self.saved_ply.append(path.name)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait for queued saves (at most ``timeout`` seconds), then stop the saver."""
+        deadline = time.monotonic() + timeout
+        while self._jobs.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.02)
+        try:
+            self._jobs.put(None, timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Full:
+            return
+        self._saver.join(timeout=max(0.1, deadline - time.monotonic()))
+
+    def status_line(self, window_s: float) -> str:
+        """One line: rates and latencies over the last ``window_s`` seconds, files saved."""
+        since = time.monotonic() - window_s
+        with self._lock:
+            lat = self.depth.latency(since)
+            parts = [f"depth {self.images} msgs, {self.depth.rate_hz(since):.2f} Hz"]
+            if lat:
+                parts.append(f"latency p50 {lat['p50']:.1f} ms p95 {lat['p95']:.1f} ms")
+            parts.append(f"points {len(self.points.arrivals)} msgs, "
+                         f"{self.points.rate_hz(since):.2f} Hz")
+            parts.append(f"saved {len(self.saved_png)} png {len(self.saved_ply)} ply")
+        return "; ".join(parts)
+
+    def summary(self, topics: dict[str, str], duration_s: float) -> dict[str, Any]:
+        """Everything measured, as plain JSON types."""
+        with self._lock:
+            return {
+                "topics": topics,
+                "duration_s": round(duration_s, 3),
+                "images": self.images,
+                "clouds": len(self.points.arrivals),
+                "camera_infos": self.camera_infos,
+                "rate_hz": round(self.depth.rate_hz(), 3),
+                "points_rate_hz": round(self.points.rate_hz(), 3),
+                "latency_ms": {k: round(v, 2) for k, v in self.depth.latency().items()},
+                "points_latency_ms": {k: round(v, 2) for k, v in self.points.latency().items()},
+                "image": self.last_image,
+                "camera_info": self.last_info,
+                "depth_range_m": ([round(self.depth_min, 4), round(self.depth_max, 4)]
+                                  if self.depth_min <= self.depth_max else None),
+                "saved_png": sorted(self.saved_png),
+                "saved_ply": sorted(self.saved_ply),
+                "save_skipped": self.save_skipped,
+                "errors": dict(self.errors),
+                "out_dir": str(self.out_dir),
+            }
+
+
+def _sibling_info_topic(image_topic: str) -> str:
+    head = image_topic.rsplit("/", 1)[0] if "/" in image_topic else ""
+    return f"{head}/camera_info"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    p = argparse.ArgumentParser(prog="python -m depth_estimation_ros.record",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True, help="output folder for PNGs, PLYs")
+    p.add_argument("--depth-topic", default="/depth/image", help="depth Image topic")
+    p.add_argument("--info-topic", default=None,
+                   help="CameraInfo topic (default: sibling of the depth topic)")
+    p.add_argument("--points-topic", default="/depth/points",
+                   help="PointCloud2 topic ('' to not subscribe)")
+    p.add_argument("--count", type=int, default=0,
+                   help="stop after this many depth images (0: no limit)")
+    p.add_argument("--duration", type=float, default=0.0,
+                   help="stop after this many seconds (0: no limit)")
+    p.add_argument("--save-every", type=int, default=10,
+                   help="save depth image 1, 1+N, 1+2N, ... and its cloud (0: save nothing)")
+    p.add_argument("--json", default=None, help="write the summary to this JSON file")
+    p.add_argument("--report-every", type=float, default=2.0,
+                   help="print rate and latency every this many seconds (0: only at the end)")
+    p.add_argument("--vmin", type=float, default=None, help="colour scale start, metres")
+    p.add_argument("--vmax", type=float, default=None, help="colour scale end, metres")
+    p.add_argument("--cmap", default=DEFAULT_CMAP, help="matplotlib colormap (turbo, viridis)")
+    p.add_argument("--reliability", default="best_effort", choices=("best_effort", "reliable"),
+                   help="subscription reliability (best_effort matches every publisher)")
+    p.add_argument("--durability", default="volatile", choices=("volatile", "transient_local"),
+                   help="subscription durability")
+    p.add_argument("--history-depth", type=int, default=5, help="subscription KEEP_LAST depth")
+    p.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the recorder; see the module docstring for arguments and exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="[%(levelname)s] [%(name)s]: %(message)s")
+    from depth_estimation_ros.dds import messages as m
+    from depth_estimation_ros.dds.qos import QosError, QosProfile
+    from depth_estimation_ros.dds.runtime import DdsNode, TopicNameError, ensure_cyclonedds_uri
+
+    if args.count < 0 or args.duration < 0 or args.save_every < 0:
+        print("error: --count, --duration and --save-every must be >= 0", file=sys.stderr)
+        return 2
+    try:
+        qos = QosProfile(args.reliability, args.durability, args.history_depth)
+    except QosError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    topics = {"depth": args.depth_topic,
+              "camera_info": args.info_topic or _sibling_info_topic(args.depth_topic),
+              "points": args.points_topic}
+    recorder = DepthRecorder(Path(args.out), args.save_every, args.vmin, args.vmax, args.cmap)
+    ensure_cyclonedds_uri()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    start = time.monotonic()
+    try:
+        with DdsNode("depth_recorder") as node:
+            node.create_subscription(m.Image, topics["depth"], recorder.on_depth, qos)
+            node.create_subscription(m.CameraInfo, topics["camera_info"],
+                                     recorder.on_camera_info, qos)
+            if topics["points"]:
+                node.create_subscription(m.PointCloud2, topics["points"], recorder.on_points,
+                                         qos)
+            print(f"record: domain {node.domain_id}, listening on {topics['depth']}, "
+                  f"{topics['camera_info']}, {topics['points'] or '(no points)'}; "
+                  f"saving to {recorder.out_dir}", flush=True)
+            next_report = start + args.report_every
+            while not stop.is_set():
+                now = time.monotonic()
+                if args.count and recorder.images >= args.count:
+                    break
+                if args.duration and now - start >= args.duration:
+                    break
+                if args.report_every > 0 and now >= next_report:
+                    print(f"record: {recorder.status_line(args.report_every)}", flush=True)
+                    next_report = now + args.report_every
+                stop.wait(0.05)
+    except KeyboardInterrupt:
+        pass
+    except (TopicNameError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    duration = time.monotonic() - start
+    recorder.flush()
+    summary = recorder.summary(topics, duration)
+    lat = summary["latency_ms"]
+    print(f"record: done after {duration:.1f} s: {summary['images']} depth images at "
+          f"{summary['rate_hz']:.2f} Hz, {summary['clouds']} clouds, latency "
+          + (f"p50 {lat['p50']:.1f} ms p95 {lat['p95']:.1f} ms" if lat else "n/a")
+          + f"; saved {len(summary['saved_png'])} png, {len(summary['saved_ply'])} ply "
+          f"in {recorder.out_dir}", flush=True)
+    if args.json:
+        json_path = Path(args.json)
+        tmp = json_path.with_name(f".{json_path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, json_path)
+    if summary["images"] == 0:
+        print(f"record: no depth images received on {topics['depth']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
