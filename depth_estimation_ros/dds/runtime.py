@@ -14,6 +14,7 @@ configuration when the user has not set one.
 import logging
 import os
 import re
+import site
 import sys
 import threading
 import time
@@ -79,15 +80,19 @@ class TopicNameError(ValueError):
 def loopback_config_path() -> Path:
     """Path of the shipped ``config/cyclonedds_loopback.xml``.
 
-    Looked up in the source checkout (``<repo>/config``), then in the installed share
-    directories (``<prefix>/share/depth_estimation_ros/config`` for ``sys.prefix`` and every
-    ``AMENT_PREFIX_PATH`` entry).
+    Looked up in the source checkout (``<repo>/config``), as package data
+    (``depth_estimation_ros/config``), then in the installed share directories
+    (``<prefix>/share/depth_estimation_ros/config`` for ``sys.prefix``, the pip user base and
+    every ``AMENT_PREFIX_PATH`` entry).
 
     Raises:
         FileNotFoundError: the file is in none of those places.
     """
-    candidates = [Path(__file__).resolve().parents[2] / "config" / LOOPBACK_CONFIG_NAME]
-    prefixes = [sys.prefix, *filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(":"))]
+    package_dir = Path(__file__).resolve().parents[1]
+    candidates = [package_dir.parent / "config" / LOOPBACK_CONFIG_NAME,
+                  package_dir / "config" / LOOPBACK_CONFIG_NAME]
+    prefixes = [sys.prefix, site.getuserbase(),
+                *filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep))]
     for prefix in prefixes:
         share = Path(prefix) / "share" / PACKAGE
         candidates += [share / "config" / LOOPBACK_CONFIG_NAME, share / LOOPBACK_CONFIG_NAME]
