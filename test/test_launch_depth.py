@@ -1,0 +1,109 @@
+"""ROS 2 launch test: the real rclpy node, a fixture camera publisher, outputs arrive.
+
+Runs under ``colcon test`` / ``launch_test`` on a ROS 2 install (pytest < 9: launch_testing's
+plugin breaks under pytest 9). Without ``launch_testing`` and ``rclpy`` (e.g. on the
+development machines) the module is skipped; the same path over the wire is covered by
+``test_standalone_e2e.py`` and the launch file itself by ``test_node_import.py``.
+"""
+
+import tempfile
+import threading
+import time
+import unittest
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+try:
+    import launch_testing
+    import launch_testing.actions
+    import launch_testing.asserts
+    import rclpy
+    from launch_ros.actions import Node
+    from launch_testing_ros import WaitForTopics
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image, PointCloud2
+
+    from launch import LaunchDescription
+except ImportError as exc:
+    pytest.skip(
+        f"ROS 2 launch test skipped: {exc.name} is not installed (needs a ROS 2 install with "
+        f"launch_testing, launch_testing_ros and rclpy; the DDS end-to-end tests cover this "
+        f"path here)",
+        allow_module_level=True,
+    )
+
+from conftest import make_compact_checkpoint  # noqa: E402
+
+IMAGE_TOPIC = "/launch_test/image_raw"
+WIDTH, HEIGHT = 64, 48
+
+
+@pytest.mark.launch_test
+def generate_test_description():
+    """The node under test with a small untrained checkpoint, remapped to a test camera."""
+    checkpoint = make_compact_checkpoint(Path(tempfile.mkdtemp()) / "compact.pt")
+    depth_node = Node(
+        package="depth_estimation_ros",
+        executable="depth_estimation_node",
+        parameters=[{"checkpoint": str(checkpoint), "device": "cpu", "use_camera_info": False}],
+        remappings=[("image", IMAGE_TOPIC)],
+        output="screen",
+    )
+    return LaunchDescription([depth_node, launch_testing.actions.ReadyToTest()]), {
+        "depth_node": depth_node}
+
+
+class TestDepthTopics(unittest.TestCase):
+    """While the node runs: feed frames, expect depth images and point clouds."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        rclpy.init()
+        cls.node = rclpy.create_node("depth_launch_test_camera")
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.node.destroy_node()
+        rclpy.shutdown()
+
+    def test_depth_image_and_points_arrive(self, proc_output) -> None:
+        proc_output.assertWaitFor("Ready:", timeout=120)
+        publisher = self.node.create_publisher(Image, IMAGE_TOPIC, qos_profile_sensor_data)
+        rgb = np.random.default_rng(0).integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+        stop = threading.Event()
+
+        def publish() -> None:
+            while not stop.is_set():
+                msg = Image(height=HEIGHT, width=WIDTH, encoding="rgb8", step=WIDTH * 3)
+                msg.header.frame_id = "launch_test_optical_frame"
+                msg.header.stamp = self.node.get_clock().now().to_msg()
+                msg.data = rgb.tobytes()
+                publisher.publish(msg)
+                time.sleep(0.2)
+
+        thread = threading.Thread(target=publish, daemon=True)
+        thread.start()
+        try:
+            topics = [("/depth/image", Image), ("/depth/points", PointCloud2)]
+            with WaitForTopics(topics, timeout=60.0) as wait:
+                self.assertEqual(wait.topics_received(), {"/depth/image", "/depth/points"})
+                depth = wait.received_messages("/depth/image")[0]
+                self.assertEqual((depth.encoding, depth.width, depth.height),
+                                 ("32FC1", WIDTH, HEIGHT))
+                self.assertEqual(depth.header.frame_id, "launch_test_optical_frame")
+                cloud = wait.received_messages("/depth/points")[0]
+                self.assertEqual((cloud.width, cloud.height, cloud.point_step),
+                                 (WIDTH, HEIGHT, 32))
+        finally:
+            stop.set()
+            thread.join()
+
+
+@launch_testing.post_shutdown_test()
+class TestShutdown(unittest.TestCase):
+    """After the launch: the node shut down cleanly on SIGINT."""
+
+    def test_exit_code(self, proc_info) -> None:
+        launch_testing.asserts.assertExitCodes(proc_info)
