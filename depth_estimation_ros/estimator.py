@@ -124,7 +124,7 @@ class DepthEstimator:
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
-        self._pinned: dict[tuple, Tensor] = {}
+        self._pinned: dict[tuple, tuple[Tensor, torch.cuda.Event]] = {}
         self._rays: dict[tuple, tuple[Tensor, Tensor]] = {}
         if cuda_graphs and compile_mode is not None:
             raise ValueError("cuda_graphs and compile_mode are alternatives; use one (the "
@@ -301,6 +301,23 @@ class DepthEstimator:
         return (host[: out_h * out_w].reshape(out_h, out_w),
                 host[out_h * out_w:].reshape(rows, cols, 3))
 
+    def prepare_input(self, frames: np.ndarray, encoding: str = "rgb8") -> Tensor:
+        """Same-size frames (B, H, W, C) uint8 on the host → (B, 3, h, w) network input.
+
+        The step :meth:`estimate_batch` runs first: upload (pinned, non-blocking on CUDA),
+        channel order, resize, crop, normalise, precision and memory format on the device.
+        """
+        frames = np.asarray(frames)
+        if frames.ndim not in (3, 4) or len(frames) == 0:
+            raise ValueError(f"frames of shape {frames.shape} not supported; expected a "
+                             "non-empty (B, H, W, C) or (B, H, W) stack")
+        stack = np.stack([self._check_image(f, encoding) for f in frames])
+        return self._to_input(self._upload(stack), encoding)
+
+    def to_host(self, tensor: Tensor) -> np.ndarray:
+        """A device tensor as a float32 numpy array (one synchronising download on CUDA)."""
+        return self._download([tensor[None]])[0]
+
     def predict_depth(self, x: Tensor) -> Tensor:
         """Network input (B, 3, h, w) normalised → (B, 1, 109, 147) float32 metres."""
         with torch.inference_mode():
@@ -368,17 +385,23 @@ class DepthEstimator:
 
     def _upload(self, batch: np.ndarray) -> Tensor:
         """(B, H, W, C) uint8 numpy → device tensor; via a reused pinned buffer on CUDA."""
-        host = torch.from_numpy(np.ascontiguousarray(batch))
+        batch = np.ascontiguousarray(batch)
         if self.device.type != "cuda":
-            return host
-        key = tuple(host.shape)
-        buf = self._pinned.get(key)
-        if buf is None:
+            # decoded messages are read-only views of the message bytes; torch wants writable
+            return torch.from_numpy(batch if batch.flags.writeable else batch.copy())
+        key = tuple(batch.shape)
+        entry = self._pinned.get(key)
+        if entry is None:
             if len(self._pinned) > 8:  # many distinct sizes: don't hoard pinned memory
                 self._pinned.clear()
-            buf = self._pinned[key] = torch.empty(key, dtype=torch.uint8).pin_memory()
-        buf.copy_(host)
-        return buf.to(self.device, non_blocking=True)
+            entry = self._pinned[key] = (torch.empty(key, dtype=torch.uint8).pin_memory(),
+                                         torch.cuda.Event())
+        buf, copied = entry
+        copied.synchronize()  # the previous upload from this buffer has finished reading it
+        buf.numpy()[...] = batch  # one host copy into pinned memory (read-only input is fine)
+        frames = buf.to(self.device, non_blocking=True)
+        copied.record(torch.cuda.current_stream(self.device))
+        return frames
 
     def _to_input(self, frames: Tensor, encoding: str) -> Tensor:
         """(B, H, W, C) uint8 on device → (B, 3, h, w) normalised network input."""
