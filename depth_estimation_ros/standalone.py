@@ -242,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         estimator = DepthEstimator(params.checkpoint or None, params.device)
+    except KeyboardInterrupt:  # Ctrl-C while the model loads
+        return 0
     except CheckpointError as exc:
         log.error(f"Cannot load the depth model: {exc}.")
         return 1

@@ -126,7 +126,7 @@ def nodes(compact_checkpoint: Path, tmp_path_factory) -> Iterator[dict[str, Node
         "native": ["--params-file", str(native_yaml), "--ros-args", "--log-level", "info"],
         "overload": base + ["-p", "input_qos_reliability:=reliable",
                             "-p", "publish_pointcloud:=false"],
-        "bad_input": base + ["-p", "max_input_pixels:=1000000"],
+        "bad_input": base + ["-p", "max_input_pixels:=1000000", "-p", "log_period:=1.0"],
         "no_weights": ["-p", "checkpoint:=/nonexistent/depth_model.pt", "-p", "device:=cpu"],
         "bad_param": base + ["-p", "pointcloud_decimation:=0"],
     }
@@ -299,6 +299,9 @@ def test_header_encoding_nan_camera_info_and_cloud_layout(nodes, peers) -> None:
     expected = (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) \
         | rgb[..., 2]
     np.testing.assert_array_equal(packed, expected)
+    # Ctrl-C: clean shutdown, status 0.
+    assert node.stop() == 0
+    node.wait_for(r"Shut down\.")
 
 
 def test_native_resolution_compressed_input_and_live_reload(nodes, peers) -> None:
@@ -422,6 +425,8 @@ def test_bad_input_is_rejected_counted_and_the_node_keeps_running(nodes, peers) 
     np.testing.assert_allclose(info.k, CameraIntrinsics.nyu_kinect(W, H).K.reshape(-1))
     diag = peer.diag_values(lambda v: int(v["messages rejected"]) >= len(cases))
     assert diag["frame errors"] == "0"
+    # The periodic status line reports them too.
+    node.wait_for(rf"Depth: in [\d.]+ Hz, out [\d.]+ Hz, .*rejected {diag['messages rejected']}")
     assert node.proc.poll() is None
 
 
