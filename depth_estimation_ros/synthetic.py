@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -650,10 +650,7 @@ class SyntheticScene:
         self.lighting = lighting or Lighting()
         lx, ly, lz = size
         if path_radii is None:
-            path_radii = (
-                max(0.15, min(0.2 * lx, lx / 2 - 1.0, 1.2)),
-                max(0.15, min(0.2 * ly, ly / 2 - 1.0, 1.2)),
-            )
+            path_radii = _default_path_radii(lx, ly)
         self.path_radii = (float(path_radii[0]), float(path_radii[1]))
         self.path_height = float(min(1.45, 0.55 * lz) if path_height is None else path_height)
         if not period > 0.0:
@@ -713,7 +710,7 @@ class SyntheticScene:
         """
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"Scene seed {seed!r} must be a non-negative integer.")
-        return _generate(np.random.default_rng([int(seed), 0x5EED]))
+        return _RoomBuilder(np.random.default_rng([int(seed), 0x5EED])).build()
 
     # ------------------------------------------------------------------ camera motion
 
@@ -957,101 +954,14 @@ class SyntheticScene:
 # ----------------------------------------------------------------------------- generation
 
 
-@dataclass
-class _Layout:
-    """Mutable state while furnishing a random room."""
+# A box of a piece of furniture in the piece's own frame: centre (x across, y towards the
+# front, z up from the floor) and size in metres, and a material index.
+Part = tuple[float, float, float, float, float, float, int]
+Footprint = tuple[float, float, float, float, float]  # cx, cy, half x, half y, yaw
 
-    rng: np.random.Generator
-    size: Vec3
-    path: np.ndarray  # (N, 2) trajectory samples the furniture keeps clear of
-    clearance: float
-    materials: list[Material] = field(default_factory=list)
-    boxes: list[Box] = field(default_factory=list)
-    footprints: list[tuple[float, float, float, float, float]] = field(default_factory=list)
-
-    def material(self, texture: str, tint: Sequence[float], tile_size: float | None = 1.0) -> int:
-        variant = int(self.rng.integers(_TEXTURE_VARIANTS))
-        tint_t = tuple(float(np.clip(c, 0.05, 1.6)) for c in tint)
-        self.materials.append(Material(texture, variant, tint_t, tile_size))  # type: ignore[arg-type]
-        return len(self.materials) - 1
-
-    def fits(
-        self, cx: float, cy: float, width: float, depth: float, yaw: float, margin: float = 0.03
-    ) -> bool:
-        """Whether a footprint lies in the room, clear of others and of the camera path."""
-        corners = _rect_corners(cx, cy, width / 2, depth / 2, yaw)
-        lx, ly, _ = self.size
-        if corners[:, 0].min() < -1e-6 or corners[:, 1].min() < -1e-6:
-            return False
-        if corners[:, 0].max() > lx + 1e-6 or corners[:, 1].max() > ly + 1e-6:
-            return False
-        for other in self.footprints:
-            if _rects_overlap((cx, cy, width / 2 + margin, depth / 2 + margin, yaw), other):
-                return False
-        return _rect_distance(self.path, cx, cy, width / 2, depth / 2, yaw) >= self.clearance
-
-    def add(
-        self,
-        parts: Sequence[tuple[float, float, float, float, float, float, int]],
-        cx: float,
-        cy: float,
-        yaw: float,
-        footprint: tuple[float, float] | None,
-    ) -> None:
-        """Place parts given in a piece's frame (x across, y front, z up from the floor)."""
-        c, s = math.cos(yaw), math.sin(yaw)
-        for lx, ly, lz, sx, sy, sz, material in parts:
-            offset = tuple(self.rng.uniform(0.0, 2.0, 2))
-            self.boxes.append(
-                Box(
-                    (cx + c * lx - s * ly, cy + s * lx + c * ly, lz),
-                    (sx, sy, sz),
-                    material,
-                    yaw,
-                    offset,
-                )  # type: ignore[arg-type]
-            )
-        if footprint is not None:
-            self.footprints.append((cx, cy, footprint[0] / 2, footprint[1] / 2, yaw))
-
-
-def _rect_corners(cx: float, cy: float, hx: float, hy: float, yaw: float) -> np.ndarray:
-    c, s = math.cos(yaw), math.sin(yaw)
-    local = np.array([[-hx, -hy], [hx, -hy], [hx, hy], [-hx, hy]])
-    return local @ np.array([[c, s], [-s, c]]) + np.array([cx, cy])
-
-
-def _rects_overlap(
-    a: tuple[float, float, float, float, float], b: tuple[float, float, float, float, float]
-) -> bool:
-    """Separating-axis test for two yawed rectangles ``(cx, cy, hx, hy, yaw)``."""
-    ca, cb = _rect_corners(*a), _rect_corners(*b)
-    for yaw in (a[4], b[4]):
-        c, s = math.cos(yaw), math.sin(yaw)
-        for axis in (np.array([c, s]), np.array([-s, c])):
-            pa, pb = ca @ axis, cb @ axis
-            if pa.max() <= pb.min() or pb.max() <= pa.min():
-                return False
-    return True
-
-
-def _rect_distance(
-    points: np.ndarray, cx: float, cy: float, hx: float, hy: float, yaw: float
-) -> float:
-    """Smallest distance from (N, 2) points to a yawed rectangle (0 inside)."""
-    c, s = math.cos(yaw), math.sin(yaw)
-    rel = points - np.array([cx, cy])
-    along = np.abs(rel @ np.array([c, s])) - hx
-    across = np.abs(rel @ np.array([-s, c])) - hy
-    return float(np.hypot(np.maximum(along, 0.0), np.maximum(across, 0.0)).min())
-
-
-def _tint(rng: np.random.Generator, base: Sequence[float], spread: float) -> Vec3:
-    jitter = rng.uniform(1.0 - spread, 1.0 + spread, 3)
-    brightness = rng.uniform(1.0 - spread, 1.0 + spread)
-    return tuple(float(v) for v in np.asarray(base) * jitter * brightness)  # type: ignore
-
-
+ROOM_KINDS = ("bedroom", "living_room", "kitchen", "office", "dining_room", "study", "bathroom")
+_PATH_CLEARANCE = 0.6  # metres between furniture footprints and the camera trajectory
+_POSE_CLEARANCE = 0.55  # metres between furniture footprints and a random camera
 _WALL_COLOURS = (
     (1.0, 0.97, 0.92),
     (0.93, 0.96, 1.0),
@@ -1062,7 +972,7 @@ _WALL_COLOURS = (
     (0.99, 0.95, 0.78),
     (0.82, 0.82, 0.82),
 )
-_PAINTED = (
+_PAINT_COLOURS = (
     (0.95, 0.95, 0.95),
     (0.3, 0.3, 0.32),
     (0.6, 0.62, 0.65),
@@ -1071,53 +981,79 @@ _PAINTED = (
     (0.6, 0.75, 0.55),
 )
 
-Parts = list[tuple[float, float, float, float, float, float, int]]
+
+def _default_path_radii(lx: float, ly: float) -> tuple[float, float]:
+    """Trajectory semi-axes: about a fifth of the room, at least 1 m from the walls."""
+    return (
+        max(0.15, min(0.2 * lx, lx / 2 - 1.0, 1.2)),
+        max(0.15, min(0.2 * ly, ly / 2 - 1.0, 1.2)),
+    )
 
 
-def _table(h: float, w: float, d: float, top: int, legs: int) -> Parts:
-    parts: Parts = [(0.0, 0.0, h - 0.02, w, d, 0.04, top)]
+def _rect_corners(cx: float, cy: float, hx: float, hy: float, yaw: float) -> np.ndarray:
+    """(4, 2) corners of a yawed rectangle."""
+    c, s = math.cos(yaw), math.sin(yaw)
+    local = np.array([[-hx, -hy], [hx, -hy], [hx, hy], [-hx, hy]])
+    return local @ np.array([[c, s], [-s, c]]) + np.array([cx, cy])
+
+
+def _rects_overlap(a: Footprint, b: Footprint) -> bool:
+    """Separating-axis test for two yawed rectangles."""
+    ca, cb = _rect_corners(*a), _rect_corners(*b)
+    for yaw in (a[4], b[4]):
+        c, s = math.cos(yaw), math.sin(yaw)
+        for axis in (np.array([c, s]), np.array([-s, c])):
+            pa, pb = ca @ axis, cb @ axis
+            if pa.max() <= pb.min() or pb.max() <= pa.min():
+                return False
+    return True
+
+
+def _rect_distance(points: np.ndarray, footprint: Footprint) -> float:
+    """Smallest distance from (N, 2) points to a yawed rectangle (0 inside)."""
+    cx, cy, hx, hy, yaw = footprint
+    c, s = math.cos(yaw), math.sin(yaw)
+    rel = points - np.array([cx, cy])
+    along = np.abs(rel @ np.array([c, s])) - hx
+    across = np.abs(rel @ np.array([-s, c])) - hy
+    return float(np.hypot(np.maximum(along, 0.0), np.maximum(across, 0.0)).min())
+
+
+def _table(h: float, w: float, d: float, top: int, legs: int) -> list[Part]:
+    parts: list[Part] = [(0.0, 0.0, h - 0.02, w, d, 0.04, top)]
     for sx in (-1, 1):
         for sy in (-1, 1):
-            parts.append(
-                (
-                    sx * (w / 2 - 0.06),
-                    sy * (d / 2 - 0.06),
-                    (h - 0.04) / 2,
-                    0.05,
-                    0.05,
-                    h - 0.04,
-                    legs,
-                )
-            )
+            x, y = sx * (w / 2 - 0.06), sy * (d / 2 - 0.06)
+            parts.append((x, y, (h - 0.04) / 2, 0.05, 0.05, h - 0.04, legs))
     return parts
 
 
-def _chair(rng: np.random.Generator, seat: int, frame: int) -> Parts:
-    s = rng.uniform(0.4, 0.5)
-    h = rng.uniform(0.43, 0.48)
-    parts: Parts = [(0.0, 0.0, h, s, s, 0.05, seat)]
+def _chair(rng: np.random.Generator, seat: int, frame: int) -> list[Part]:
+    """A chair facing +y (its back at -y)."""
+    s, h, back = rng.uniform(0.4, 0.5), rng.uniform(0.43, 0.48), rng.uniform(0.35, 0.5)
+    parts: list[Part] = [(0.0, 0.0, h, s, s, 0.05, seat)]
     for sx in (-1, 1):
         for sy in (-1, 1):
-            parts.append(
-                (
-                    sx * (s / 2 - 0.03),
-                    sy * (s / 2 - 0.03),
-                    (h - 0.025) / 2,
-                    0.035,
-                    0.035,
-                    h - 0.025,
-                    frame,
-                )
-            )
-    back = rng.uniform(0.35, 0.5)
+            x, y = sx * (s / 2 - 0.03), sy * (s / 2 - 0.03)
+            parts.append((x, y, (h - 0.025) / 2, 0.035, 0.035, h - 0.025, frame))
     parts.append((0.0, -s / 2 + 0.02, h + back / 2, s, 0.04, back, seat))
     return parts
 
 
+def _turned(parts: Sequence[Part], dx: float = 0.0, dy: float = 0.0) -> list[Part]:
+    """Parts turned by pi about the vertical (exact for boxes: negate x, y), then moved."""
+    return [(dx - x, dy - y, *rest) for x, y, *rest in parts]  # type: ignore[misc]
+
+
+def _moved(parts: Sequence[Part], dx: float = 0.0, dy: float = 0.0) -> list[Part]:
+    return [(x + dx, y + dy, *rest) for x, y, *rest in parts]  # type: ignore[misc]
+
+
 def _cabinet(
     rng: np.random.Generator, w: float, d: float, h: float, body: int, front: int
-) -> Parts:
-    parts: Parts = [(0.0, 0.0, h / 2, w, d, h, body)]
+) -> list[Part]:
+    """A closed cabinet (doors or drawers slightly proud of the front), back at -y."""
+    parts: list[Part] = [(0.0, 0.0, h / 2, w, d, h, body)]
     doors = max(1, round(w / rng.uniform(0.4, 0.6)))
     rows = 1 if h > 1.2 or rng.random() < 0.5 else int(rng.integers(2, 4))
     door_w = (w - 0.02 * (doors + 1)) / doors
@@ -1125,25 +1061,26 @@ def _cabinet(
     for i in range(doors):
         for j in range(rows):
             x = -w / 2 + 0.02 + door_w / 2 + i * (door_w + 0.02)
-            z = 0.08 + 0.02 + door_h / 2 + j * (door_h + 0.02)
+            z = 0.1 + door_h / 2 + j * (door_h + 0.02)
             parts.append((x, d / 2 + 0.008, z, door_w, 0.016, door_h, front))
     return parts
 
 
 def _bookshelf(
-    rng: np.random.Generator, w: float, d: float, h: float, body: int, books: list[int]
-) -> Parts:
-    t = 0.02
-    parts: Parts = [
+    rng: np.random.Generator, w: float, d: float, h: float, body: int, books: Sequence[int]
+) -> list[Part]:
+    """An open shelf unit with rows of books, back at -y."""
+    t = 0.02  # board thickness
+    inner = w - 2 * t
+    parts: list[Part] = [
         (-w / 2 + t / 2, 0.0, h / 2, t, d, h, body),
         (w / 2 - t / 2, 0.0, h / 2, t, d, h, body),
-        (0.0, 0.0, h - t / 2, w - 2 * t, d, t, body),
-        (0.0, 0.0, 0.04, w - 2 * t, d, 0.08, body),
-        (0.0, -d / 2 + 0.005, h / 2, w - 2 * t, 0.01, h - 0.02, body),
+        (0.0, 0.0, h - t / 2, inner, d, t, body),
+        (0.0, 0.0, 0.04, inner, d, 0.08, body),
+        (0.0, -d / 2 + 0.005, h / 2, inner, 0.01, h - 0.02, body),
     ]
     shelves = max(2, int((h - 0.1) / rng.uniform(0.3, 0.4)))
     gap = (h - 0.08 - t) / shelves
-    inner = w - 2 * t
     for i in range(shelves):
         floor = 0.08 + i * gap
         if i > 0:
@@ -1152,24 +1089,16 @@ def _bookshelf(
             bw = inner * rng.uniform(0.3, 0.95)
             bh = min(gap - 0.04, rng.uniform(0.17, 0.3))
             bx = rng.uniform(-(inner - bw) / 2, (inner - bw) / 2)
-            parts.append(
-                (
-                    bx,
-                    0.0,
-                    floor + t + bh / 2,
-                    bw,
-                    d * 0.8,
-                    bh,
-                    books[int(rng.integers(len(books)))],
-                )
-            )
+            book = books[int(rng.integers(len(books)))]
+            parts.append((bx, 0.0, floor + t + bh / 2, bw, d * 0.8, bh, book))
     return parts
 
 
 def _bed(
     rng: np.random.Generator, w: float, length: float, frame: int, sheet: int, blanket: int
-) -> Parts:
-    parts: Parts = [
+) -> list[Part]:
+    """A bed with its headboard at -y."""
+    parts: list[Part] = [
         (0.0, 0.0, 0.17, w, length, 0.34, frame),
         (0.0, 0.0, 0.44, w - 0.04, length - 0.06, 0.2, sheet),
         (0.0, -length / 2 + 0.03, 0.55, w + 0.04, 0.06, rng.uniform(0.9, 1.2), frame),
@@ -1183,7 +1112,8 @@ def _bed(
     return parts
 
 
-def _sofa(w: float, d: float, fabric: int, cushions: int) -> Parts:
+def _sofa(w: float, d: float, fabric: int, cushions: int) -> list[Part]:
+    """A sofa facing +y."""
     return [
         (0.0, 0.05, 0.2, w - 0.36, d - 0.1, 0.4, fabric),
         (-w / 2 + 0.09, 0.0, 0.31, 0.18, d, 0.62, fabric),
@@ -1193,406 +1123,553 @@ def _sofa(w: float, d: float, fabric: int, cushions: int) -> Parts:
     ]
 
 
-def _generate(rng: np.random.Generator) -> SyntheticScene:
-    """Furnish a random room; see :meth:`SyntheticScene.random`."""
-    kind = str(
-        rng.choice(
-            ["bedroom", "living_room", "kitchen", "office", "dining_room", "study", "bathroom"]
+class _RoomBuilder:
+    """Furnishes one random room: see :meth:`SyntheticScene.random`.
+
+    Furniture stands against the walls or free in the room, never overlapping, clear of the
+    door and of the camera trajectory; wall items (door, windows, pictures) do not overlap.
+    """
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.kind = str(rng.choice(ROOM_KINDS))
+        low, high = (3.0, 4.0) if self.kind == "bathroom" else (3.0, 7.0)
+        lx, ly = (float(v) for v in rng.uniform(low, high, 2))
+        lz = float(rng.uniform(2.4, 3.2))
+        self.size: Vec3 = (lx, ly, lz)
+        self.radii = _default_path_radii(lx, ly)
+        theta = np.linspace(0.0, 2 * np.pi, 64, endpoint=False)
+        self.path = np.stack(
+            [lx / 2 + self.radii[0] * np.cos(theta), ly / 2 + self.radii[1] * np.sin(theta)], 1
+        )  # (64, 2) trajectory samples
+        self.materials: list[Material] = []
+        self.boxes: list[Box] = []
+        self.footprints: list[Footprint] = []
+        self.wall_items: list[tuple[int, float, float, float, float]] = []  # wall, s, z ranges
+        self.last_wall: tuple[int, float] = (0, 0.0)  # wall and position of the last placement
+        self._palette()
+
+    # ------------------------------------------------------------------ materials
+
+    def _material(self, texture: str, tint: Sequence[float], tile_size: float | None) -> int:
+        variant = int(self.rng.integers(_TEXTURE_VARIANTS))
+        colour = tuple(float(np.clip(c, 0.05, 1.6)) for c in tint)
+        self.materials.append(Material(texture, variant, colour, tile_size))  # type: ignore
+        return len(self.materials) - 1
+
+    def _tint(self, base: Sequence[float], spread: float) -> Vec3:
+        rng = self.rng
+        jitter = rng.uniform(1.0 - spread, 1.0 + spread, 3) * rng.uniform(1 - spread, 1 + spread)
+        return tuple(float(v) for v in np.asarray(base) * jitter)  # type: ignore[return-value]
+
+    def _palette(self) -> None:
+        rng = self.rng
+        wall_texture = str(rng.choice(["paint", "paint", "plaster", "wallpaper"]))
+        wall_colour = _WALL_COLOURS[int(rng.integers(len(_WALL_COLOURS)))]
+        self.wall = self._material(
+            wall_texture, self._tint(wall_colour, 0.04), float(rng.uniform(1.0, 2.5))
         )
-    )
-    if kind == "bathroom":
-        lx, ly = rng.uniform(3.0, 4.0, 2)
-    else:
-        lx, ly = rng.uniform(3.0, 7.0, 2)
-    lz = rng.uniform(2.4, 3.2)
-    size: Vec3 = (float(lx), float(ly), float(lz))
-    radii = (
-        max(0.15, min(0.2 * lx, lx / 2 - 1.0, 1.2)),
-        max(0.15, min(0.2 * ly, ly / 2 - 1.0, 1.2)),
-    )
-    theta = np.linspace(0.0, 2 * np.pi, 64, endpoint=False)
-    path = np.stack([lx / 2 + radii[0] * np.cos(theta), ly / 2 + radii[1] * np.sin(theta)], 1)
-    layout = _Layout(rng, size, path, clearance=0.65)
+        if self.kind in ("kitchen", "bathroom"):
+            floor_texture = str(rng.choice(["tiles", "checker", "tiles"]))
+        else:
+            floor_texture = str(rng.choice(["wood_floor", "wood_floor", "carpet", "tiles"]))
+        if floor_texture == "carpet":
+            floor_tint: Sequence[float] = rng.uniform(0.35, 1.1, 3)
+        else:
+            floor_tint = self._tint((1.0, 1.0, 1.0), 0.15)
+        self.floor = self._material(floor_texture, floor_tint, float(rng.uniform(0.8, 2.0)))
+        self.ceiling = self._material("paint", self._tint((0.97, 0.97, 0.96), 0.02), 2.0)
+        self.wood = [
+            self._material("wood", self._tint((1.0, 1.0, 1.0), 0.25), rng.uniform(0.6, 1.2)),
+            self._material("wood", self._tint((0.8, 0.75, 0.7), 0.25), 0.8),
+        ]
+        self.painted = [
+            self._material(
+                "paint", self._tint(_PAINT_COLOURS[rng.integers(len(_PAINT_COLOURS))], 0.08), 1.0
+            )
+            for _ in range(2)
+        ]
+        self.fabric = [self._material("fabric", rng.uniform(0.3, 1.05, 3), 0.5) for _ in range(2)]
+        self.books = [
+            self._material("books", (1.0, 1.0, 1.0), float(rng.uniform(0.5, 1.0)))
+            for _ in range(2)
+        ]
+        self.metal = self._material("metal", self._tint((1.0, 1.0, 1.0), 0.1), 0.5)
+        self.white = self._material("paint", (1.02, 1.02, 1.0), 1.0)
+        self.cardboard = self._material("cardboard", self._tint((1.0, 1.0, 1.0), 0.1), 0.6)
 
-    wall_tex = str(rng.choice(["paint", "paint", "plaster", "wallpaper"]))
-    wall = layout.material(
-        wall_tex, _tint(rng, _WALL_COLOURS[rng.integers(8)], 0.04), float(rng.uniform(1.0, 2.5))
-    )
-    if kind in ("kitchen", "bathroom"):
-        floor_tex = str(rng.choice(["tiles", "checker", "tiles"]))
-    else:
-        floor_tex = str(rng.choice(["wood_floor", "wood_floor", "carpet", "tiles"]))
-    floor_tint = (
-        _tint(rng, (1.0, 1.0, 1.0), 0.2)
-        if floor_tex != "carpet"
-        else tuple(rng.uniform(0.35, 1.1, 3))
-    )
-    floor = layout.material(floor_tex, floor_tint, float(rng.uniform(0.8, 2.0)))
-    ceiling = layout.material("paint", _tint(rng, (0.97, 0.97, 0.96), 0.02), 2.0)
-    wood = layout.material("wood", _tint(rng, (1.0, 1.0, 1.0), 0.25), float(rng.uniform(0.6, 1.2)))
-    wood2 = layout.material("wood", _tint(rng, (0.8, 0.75, 0.7), 0.25), 0.8)
-    painted = [
-        layout.material("paint", _tint(rng, _PAINTED[rng.integers(len(_PAINTED))], 0.08), 1.0)
-        for _ in range(2)
-    ]
-    fabric = [layout.material("fabric", tuple(rng.uniform(0.3, 1.05, 3)), 0.5) for _ in range(2)]
-    books = [
-        layout.material("books", (1.0, 1.0, 1.0), float(rng.uniform(0.5, 1.0))) for _ in range(2)
-    ]
-    metal = layout.material("metal", _tint(rng, (1.0, 1.0, 1.0), 0.1), 0.5)
-    white = layout.material("paint", (1.02, 1.02, 1.0), 1.0)
-    cardboard = layout.material("cardboard", _tint(rng, (1.0, 1.0, 1.0), 0.1), 0.6)
+    def _furniture_material(self) -> int:
+        choices = self.wood + self.painted
+        return choices[int(self.rng.integers(len(choices)))]
 
-    def furniture_mat() -> int:
-        return [wood, wood2, painted[0], painted[1]][int(rng.integers(4))]
+    # ------------------------------------------------------------------ placement
 
-    def wall_slot(
-        wall_index: int, s: float, depth: float, gap: float = 0.02
+    def _wall_length(self, wall: int) -> float:
+        return self.size[0] if wall % 2 == 0 else self.size[1]
+
+    def _wall_slot(
+        self, wall: int, s: float, depth: float, gap: float = 0.02
     ) -> tuple[float, float, float]:
-        """Centre and yaw of a piece with its back against a wall, front facing the room."""
+        """Centre and yaw of a piece ``depth`` deep with its back ``gap`` from a wall, its
+        centre ``s`` along it and its front (+y) facing into the room.
+
+        Walls: 0 is y = 0, 1 is x = Lx, 2 is y = Ly, 3 is x = 0.
+        """
+        lx, ly, _ = self.size
         off = gap + depth / 2
-        if wall_index == 0:
+        if wall == 0:
             return s, off, 0.0
-        if wall_index == 1:
+        if wall == 1:
             return lx - off, s, math.pi / 2
-        if wall_index == 2:
-            return s, ly - off, math.pi
-        return off, s, -math.pi / 2
+        if wall == 2:
+            return lx - s, ly - off, math.pi
+        return off, ly - s, -math.pi / 2
 
-    def wall_length(wall_index: int) -> float:
-        return lx if wall_index % 2 == 0 else ly
+    def _fits(self, footprint: Footprint, margin: float = 0.03) -> bool:
+        """Whether a footprint lies in the room, clear of others and of the trajectory."""
+        corners = _rect_corners(*footprint)
+        lx, ly, _ = self.size
+        if corners.min() < -1e-6 or corners[:, 0].max() > lx + 1e-6:
+            return False
+        if corners[:, 1].max() > ly + 1e-6:
+            return False
+        cx, cy, hx, hy, yaw = footprint
+        grown = (cx, cy, hx + margin, hy + margin, yaw)
+        if any(_rects_overlap(grown, other) for other in self.footprints):
+            return False
+        return _rect_distance(self.path, footprint) >= _PATH_CLEARANCE
 
-    def place_on_wall(
-        parts: Parts, width: float, depth: float, wall_index: int | None = None, tries: int = 12
+    def _add(
+        self,
+        parts: Sequence[Part],
+        cx: float,
+        cy: float,
+        yaw: float,
+        footprint: tuple[float, float] | None = None,
+    ) -> None:
+        """Place parts given in a piece's frame; optionally reserve its ``(w, d)`` footprint."""
+        c, s = math.cos(yaw), math.sin(yaw)
+        for x, y, z, sx, sy, sz, material in parts:
+            offset = (float(self.rng.uniform(0.0, 2.0)), float(self.rng.uniform(0.0, 2.0)))
+            centre = (cx + c * x - s * y, cy + s * x + c * y, z)
+            self.boxes.append(Box(centre, (sx, sy, sz), material, yaw, offset))
+        if footprint is not None:
+            self.footprints.append((cx, cy, footprint[0] / 2, footprint[1] / 2, yaw))
+
+    def _on_wall(
+        self,
+        parts: Sequence[Part],
+        width: float,
+        depth: float,
+        wall: int | None = None,
+        at: float | None = None,
+        tries: int = 16,
     ) -> tuple[float, float, float] | None:
-        for _ in range(tries):
-            k = int(rng.integers(4)) if wall_index is None else wall_index
-            length = wall_length(k)
+        """Stand a piece against a (random) wall; returns its centre and yaw if it fitted."""
+        for _ in range(tries if at is None else 1):
+            k = int(self.rng.integers(4)) if wall is None else wall
+            length = self._wall_length(k)
             if width > length - 0.1:
                 continue
-            s = rng.uniform(width / 2 + 0.05, length - width / 2 - 0.05)
-            cx, cy, yaw = wall_slot(k, s, depth)
-            if layout.fits(cx, cy, width, depth, yaw):
-                layout.add(parts, cx, cy, yaw, (width, depth))
+            s = self.rng.uniform(width / 2 + 0.05, length - width / 2 - 0.05) if at is None else at
+            cx, cy, yaw = self._wall_slot(k, s, depth)
+            if self._fits((cx, cy, width / 2, depth / 2, yaw)):
+                self._add(parts, cx, cy, yaw, (width, depth))
+                self.last_wall = (k, s)
                 return cx, cy, yaw
         return None
 
-    def place_free(
-        parts: Parts, width: float, depth: float, tries: int = 20
+    def _free(
+        self, parts: Sequence[Part], width: float, depth: float, tries: int = 24
     ) -> tuple[float, float, float] | None:
+        """Stand a piece anywhere on the floor (random heading) if it fits."""
+        rng = self.rng
+        lx, ly, _ = self.size
         for _ in range(tries):
             yaw = float(rng.choice([0.0, math.pi / 2, rng.uniform(-math.pi, math.pi)]))
-            cx = rng.uniform(width / 2, lx - width / 2)
-            cy = rng.uniform(depth / 2, ly - depth / 2)
-            if layout.fits(cx, cy, width, depth, yaw):
-                layout.add(parts, cx, cy, yaw, (width, depth))
+            cx, cy = rng.uniform(0.0, lx), rng.uniform(0.0, ly)
+            if self._fits((cx, cy, width / 2, depth / 2, yaw)):
+                self._add(parts, cx, cy, yaw, (width, depth))
                 return cx, cy, yaw
         return None
 
-    def clutter_on(top: float, cx: float, cy: float, yaw: float, w: float, d: float) -> None:
-        """A few small objects on a top surface of a placed piece."""
+    def _clutter_on(
+        self, top: float, spot: tuple[float, float, float] | None, w: float, d: float
+    ) -> None:
+        """A few small objects on a ``w`` x ``d`` top surface at height ``top``."""
+        if spot is None:
+            return
+        rng = self.rng
+        cx, cy, yaw = spot
+        c, s = math.cos(yaw), math.sin(yaw)
+        materials = [self.books[0], self.cardboard, self.painted[1], self.white, self.fabric[1]]
         for _ in range(int(rng.integers(0, 4))):
             sx, sy, sz = rng.uniform(0.08, 0.35), rng.uniform(0.08, 0.3), rng.uniform(0.04, 0.3)
             if sx > w - 0.05 or sy > d - 0.05:
                 continue
             px = rng.uniform(-(w - sx) / 2, (w - sx) / 2)
             py = rng.uniform(-(d - sy) / 2, (d - sy) / 2)
-            mat = [books[0], cardboard, painted[1], white, fabric[1]][int(rng.integers(5))]
-            c, s = math.cos(yaw), math.sin(yaw)
-            layout.boxes.append(
-                Box(
-                    (cx + c * px - s * py, cy + s * px + c * py, top + sz / 2),
-                    (sx, sy, sz),
-                    mat,
-                    yaw + rng.uniform(-0.4, 0.4),
-                    tuple(rng.uniform(0, 1, 2)),
+            material = materials[int(rng.integers(len(materials)))]
+            centre = (cx + c * px - s * py, cy + s * px + c * py, top + sz / 2)
+            offset = (float(rng.uniform(0, 1)), float(rng.uniform(0, 1)))
+            self.boxes.append(
+                Box(centre, (sx, sy, sz), material, yaw + rng.uniform(-0.4, 0.4), offset)
+            )
+
+    def _wall_item(
+        self, wall: int, width: float, bottom: float, height: float, depth: float, material: int
+    ) -> bool:
+        """Hang a flat item on a wall where no other wall item is; True if it was placed."""
+        length = self._wall_length(wall)
+        if width > length - 0.3:
+            return False
+        for _ in range(8):
+            s = self.rng.uniform(width / 2 + 0.15, length - width / 2 - 0.15)
+            clear = all(
+                k != wall
+                or s + width / 2 < s0
+                or s - width / 2 > s1
+                or bottom > z1
+                or bottom + height < z0
+                for k, s0, s1, z0, z1 in self.wall_items
+            )
+            if clear:
+                self.wall_items.append(
+                    (wall, s - width / 2 - 0.05, s + width / 2 + 0.05, bottom, bottom + height)
                 )
-            )  # type: ignore[arg-type]
+                cx, cy, yaw = self._wall_slot(wall, s, depth, gap=0.0)
+                self._add(
+                    [(0.0, 0.0, bottom + height / 2, width, depth, height, material)], cx, cy, yaw
+                )
+                self.last_wall = (wall, s)
+                return True
+        return False
 
-    # Door first, with a clear zone in front of it.
-    door_wall = int(rng.integers(4))
-    door_w = rng.uniform(0.8, 0.95)
-    door_s = rng.uniform(door_w / 2 + 0.2, wall_length(door_wall) - door_w / 2 - 0.2)
-    dx, dy, dyaw = wall_slot(door_wall, door_s, 0.04, gap=0.0)
-    door = layout.material("door", _tint(rng, (1.0, 1.0, 1.0), 0.2), None)
-    layout.add([(0.0, 0.0, 1.03, door_w, 0.04, 2.06, door)], dx, dy, dyaw, None)
-    cx, cy, cyaw = wall_slot(door_wall, door_s, 0.9, gap=0.0)
-    layout.footprints.append((cx, cy, door_w / 2 + 0.1, 0.45, cyaw))
+    # ------------------------------------------------------------------ pieces
 
-    def bookshelf() -> None:
-        w, d, h = (
-            rng.uniform(0.6, 1.2),
-            rng.uniform(0.28, 0.4),
-            rng.uniform(1.0, min(2.2, lz - 0.2)),
-        )
-        place_on_wall(_bookshelf(rng, w, d, h, furniture_mat(), books), w, d)
+    def door(self) -> None:
+        rng = self.rng
+        wall = int(rng.integers(4))
+        width = float(rng.uniform(0.8, 0.95))
+        material = self._material("door", self._tint((1.0, 1.0, 1.0), 0.2), None)
+        if self._wall_item(wall, width, 0.0, 2.05, 0.04, material):
+            # Keep the floor in front of the door clear.
+            cx, cy, yaw = self._wall_slot(wall, self.last_wall[1], 0.9, gap=0.0)
+            self.footprints.append((cx, cy, width / 2 + 0.1, 0.45, yaw))
 
-    def cabinet(tall: bool = False) -> None:
-        w = rng.uniform(0.6, 1.6)
-        d = rng.uniform(0.4, 0.6)
-        h = rng.uniform(1.7, min(2.3, lz - 0.15)) if tall else rng.uniform(0.5, 1.1)
-        body = furniture_mat()
-        spot = place_on_wall(_cabinet(rng, w, d, h, body, furniture_mat()), w, d)
-        if spot is not None and not tall:
-            clutter_on(h, *spot, w, d)
+    def windows(self) -> None:
+        rng = self.rng
+        for _ in range(int(rng.integers(0, 3))):
+            width, height = rng.uniform(0.8, 1.6), rng.uniform(1.0, 1.4)
+            bottom = min(rng.uniform(0.8, 1.0), self.size[2] - height - 0.15)
+            material = self._material("window", (1.15, 1.15, 1.15), None)
+            self._wall_item(int(rng.integers(4)), width, bottom, height, 0.05, material)
 
-    def desk() -> None:
+    def pictures(self) -> None:
+        rng = self.rng
+        for _ in range(int(rng.integers(0, 4))):
+            width, height = rng.uniform(0.3, 0.9), rng.uniform(0.3, 0.7)
+            bottom = rng.uniform(1.2, min(1.6, self.size[2] - height - 0.2))
+            material = self._material("picture", (1.0, 1.0, 1.0), None)
+            self._wall_item(int(rng.integers(4)), width, bottom, height, 0.03, material)
+
+    def skirting(self) -> None:
+        if self.rng.random() < 0.7:
+            material = self.white if self.rng.random() < 0.6 else self.wood[1]
+            for wall in range(4):
+                length = self._wall_length(wall)
+                cx, cy, yaw = self._wall_slot(wall, length / 2, 0.012, gap=0.0)
+                self._add([(0.0, 0.0, 0.04, length, 0.012, 0.08, material)], cx, cy, yaw)
+
+    def rug(self) -> None:
+        rng = self.rng
+        if rng.random() < 0.5 and self.kind not in ("kitchen", "bathroom"):
+            lx, ly, _ = self.size
+            texture = str(rng.choice(["carpet", "fabric"]))
+            material = self._material(texture, rng.uniform(0.3, 1.1, 3), 0.7)
+            size = (rng.uniform(1.2, min(2.6, lx - 0.6)), rng.uniform(0.8, min(1.8, ly - 0.6)))
+            centre = (lx / 2 + rng.uniform(-0.3, 0.3), ly / 2 + rng.uniform(-0.3, 0.3), 0.005)
+            self.boxes.append(Box(centre, (*size, 0.01), material))  # type: ignore[arg-type]
+
+    def ceiling_lamp(self) -> None:
+        lx, ly, lz = self.size
+        material = self._material("paint", (1.25, 1.22, 1.1), 1.0)
+        self.boxes.append(Box((lx / 2, ly / 2, lz - 0.04), (0.45, 0.45, 0.08), material))
+
+    def bookshelf(self) -> None:
+        rng = self.rng
+        w, d = rng.uniform(0.6, 1.2), rng.uniform(0.28, 0.4)
+        h = rng.uniform(1.0, min(2.2, self.size[2] - 0.2))
+        self._on_wall(_bookshelf(rng, w, d, h, self._furniture_material(), self.books), w, d)
+
+    def cabinet(self) -> None:
+        rng = self.rng
+        w, d, h = rng.uniform(0.6, 1.6), rng.uniform(0.4, 0.6), rng.uniform(0.5, 1.1)
+        parts = _cabinet(rng, w, d, h, self._furniture_material(), self._furniture_material())
+        self._clutter_on(h, self._on_wall(parts, w, d), w, d)
+
+    def wardrobe(self) -> None:
+        rng = self.rng
+        w, d = rng.uniform(0.8, 1.6), rng.uniform(0.5, 0.65)
+        h = rng.uniform(1.7, min(2.3, self.size[2] - 0.15))
+        body = self._furniture_material()
+        self._on_wall(_cabinet(rng, w, d, h, body, self._furniture_material()), w, d)
+
+    def desk(self) -> None:
+        rng = self.rng
         w, d, h = rng.uniform(1.0, 1.6), rng.uniform(0.55, 0.8), rng.uniform(0.72, 0.78)
         depth = d + 0.55  # the footprint keeps room for the chair
-        back = (d - depth) / 2  # desk centre in the footprint frame (y)
-        top = furniture_mat()
-        parts = _table(h, w, d, top, metal if rng.random() < 0.5 else top)
-        if rng.random() < 0.6:
+        back = (d - depth) / 2  # desk centre in the footprint frame
+        top = self._furniture_material()
+        parts = _table(h, w, d, top, self.metal if rng.random() < 0.5 else top)
+        if rng.random() < 0.6:  # drawer pedestal
             parts.append((w / 2 - 0.25, 0.0, (h - 0.04) / 2, 0.42, d - 0.06, h - 0.04, top))
-        if rng.random() < 0.7:
-            monitor = layout.material("screen", (1.0, 1.0, 1.0), None)
+        if rng.random() < 0.7:  # monitor
+            screen = self._material("screen", (1.0, 1.0, 1.0), None)
             parts.append(
-                (0.0, -d / 2 + 0.15, h + 0.22, rng.uniform(0.45, 0.65), 0.04, 0.34, monitor)
+                (0.0, -d / 2 + 0.15, h + 0.22, rng.uniform(0.45, 0.65), 0.04, 0.34, screen)
             )
-        parts = [(x, y + back, *rest) for x, y, *rest in parts]
-        # The chair faces the desk: turned by pi, which for boxes is negating x and y.
-        chair_y = back + d / 2 + 0.1
-        parts += [(-x, chair_y - y, *rest) for x, y, *rest in _chair(rng, fabric[0], metal)]
-        spot = place_on_wall(parts, w, depth)
+        parts = _moved(parts, dy=back)
+        parts += _turned(_chair(rng, self.fabric[0], self.metal), dy=back + d / 2 + 0.1)
+        spot = self._on_wall(parts, w, depth)
         if spot is not None:
             cx, cy, yaw = spot
             c, s = math.cos(yaw), math.sin(yaw)
-            clutter_on(h, cx - s * back, cy + c * back, yaw, w * 0.5, d * 0.8)
+            self._clutter_on(h, (cx - s * back, cy + c * back, yaw), w * 0.5, d * 0.8)
 
-    def bed() -> None:
+    def bed(self) -> None:
+        rng = self.rng
         w, length = float(rng.choice([0.9, 1.4, 1.6, 1.8])), rng.uniform(1.95, 2.1)
-        frame = furniture_mat()
-        place_on_wall(_bed(rng, w, length, frame, white, fabric[0]), w + 0.04, length, tries=30)
-        if rng.random() < 0.8:  # nightstand
-            w2 = rng.uniform(0.4, 0.55)
-            spot = place_on_wall(_cabinet(rng, w2, 0.4, 0.55, frame, frame), w2, 0.4)
-            if spot is not None:
-                clutter_on(0.55, *spot, w2, 0.4)
+        frame = self._furniture_material()
+        parts = _bed(rng, w, length, frame, self.white, self.fabric[0])
+        if self._on_wall(parts, w + 0.04, length, tries=30) is None:
+            return
+        wall, s = self.last_wall
+        for side in (-1, 1):  # nightstands beside the headboard
+            if rng.random() < 0.6:
+                stand = rng.uniform(0.4, 0.55)
+                at = s + side * (w / 2 + 0.05 + stand / 2)
+                parts = _cabinet(rng, stand, 0.4, 0.55, frame, frame)
+                self._clutter_on(0.55, self._on_wall(parts, stand, 0.4, wall, at), stand, 0.4)
 
-    def sofa() -> None:
+    def sofa(self) -> None:
+        rng = self.rng
         w, d = rng.uniform(1.5, 2.3), rng.uniform(0.8, 0.95)
-        place_on_wall(_sofa(w, d, fabric[0], fabric[1]), w, d)
+        self._on_wall(_sofa(w, d, self.fabric[0], self.fabric[1]), w, d)
 
-    def tv_unit() -> None:
+    def armchair(self) -> None:
+        rng = self.rng
+        w, d = rng.uniform(0.75, 0.95), rng.uniform(0.75, 0.9)
+        parts = _sofa(w, d, self.fabric[int(rng.integers(2))], self.fabric[1])
+        if self._on_wall(parts, w, d, tries=4) is None:
+            self._free(parts, w, d, tries=8)
+
+    def tv_unit(self) -> None:
+        rng = self.rng
         w, d, h = rng.uniform(1.1, 1.8), 0.45, rng.uniform(0.4, 0.6)
-        parts = _cabinet(rng, w, d, h, furniture_mat(), furniture_mat())
+        parts = _cabinet(rng, w, d, h, self._furniture_material(), self._furniture_material())
         tw = min(w - 0.1, rng.uniform(0.8, 1.3))
-        screen = layout.material("screen", (1.0, 1.0, 1.0), None)
+        screen = self._material("screen", (1.0, 1.0, 1.0), None)
         parts.append((0.0, -0.05, h + 0.05 + 0.29 * tw, tw, 0.05, 0.58 * tw, screen))
-        place_on_wall(parts, w, d)
+        self._on_wall(parts, w, d)
 
-    def counter() -> None:
-        k = int(rng.integers(4))
-        w = min(wall_length(k) - 0.3, rng.uniform(1.5, 3.2))
-        body, top = (
-            furniture_mat(),
-            layout.material("tiles", _tint(rng, (0.9, 0.9, 0.9), 0.2), 0.6),
-        )
+    def counter(self) -> None:
+        """Kitchen base cabinets with a worktop and wall cabinets, maybe a fridge."""
+        rng = self.rng
+        wall = int(rng.integers(4))
+        w = min(self._wall_length(wall) - 0.3, rng.uniform(1.5, 3.2))
+        body = self._furniture_material()
+        top = self._material("tiles", self._tint((0.9, 0.9, 0.9), 0.2), 0.6)
         parts = _cabinet(rng, w, 0.6, 0.88, body, body)
         parts.append((0.0, 0.015, 0.9, w, 0.63, 0.04, top))
-        upper = min(lz - 0.05, 2.2)
-        parts.append((0.0, -0.3 + 0.17, (1.45 + upper) / 2, w, 0.34, upper - 1.45, body))
-        place_on_wall(parts, w, 0.63, wall_index=k)
+        upper = min(self.size[2] - 0.05, 2.2)
+        parts.append((0.0, -0.13, (1.45 + upper) / 2, w, 0.34, upper - 1.45, body))
+        self._on_wall(parts, w, 0.63, wall=wall)
         if rng.random() < 0.7:
-            place_on_wall(
-                [(0.0, 0.0, 0.9, 0.7, 0.68, 1.8, white if rng.random() < 0.6 else metal)],
-                0.7,
-                0.68,
-            )
+            finish = self.white if rng.random() < 0.6 else self.metal
+            self._on_wall([(0.0, 0.0, 0.9, 0.7, 0.68, 1.8, finish)], 0.7, 0.68)
 
-    def plant() -> None:
-        leaves = layout.material("leaves", (1.0, 1.0, 1.0), 0.5)
-        pot_h, top_h = rng.uniform(0.25, 0.4), rng.uniform(0.4, 0.9)
-        parts: Parts = [
-            (0.0, 0.0, pot_h / 2, 0.3, 0.3, pot_h, painted[1]),
-            (0.0, 0.0, pot_h + top_h / 2, 0.5, 0.5, top_h, leaves),
+    def plant(self) -> None:
+        rng = self.rng
+        leaves = self._material("leaves", (1.0, 1.0, 1.0), 0.5)
+        pot, top = rng.uniform(0.25, 0.4), rng.uniform(0.4, 0.9)
+        parts: list[Part] = [
+            (0.0, 0.0, pot / 2, 0.3, 0.3, pot, self.painted[1]),
+            (0.0, 0.0, pot + top / 2, 0.5, 0.5, top, leaves),
         ]
-        place_on_wall(parts, 0.5, 0.5, tries=6)
+        self._on_wall(parts, 0.5, 0.5, tries=6)
 
-    def floor_lamp() -> None:
-        h = rng.uniform(1.3, 1.7)
-        parts: Parts = [
-            (0.0, 0.0, 0.015, 0.3, 0.3, 0.03, metal),
-            (0.0, 0.0, h / 2, 0.03, 0.03, h, metal),
-            (0.0, 0.0, h + 0.12, 0.35, 0.35, 0.26, fabric[1]),
+    def floor_lamp(self) -> None:
+        h = self.rng.uniform(1.3, 1.7)
+        parts: list[Part] = [
+            (0.0, 0.0, 0.015, 0.3, 0.3, 0.03, self.metal),
+            (0.0, 0.0, h / 2, 0.03, 0.03, h, self.metal),
+            (0.0, 0.0, h + 0.12, 0.35, 0.35, 0.26, self.fabric[1]),
         ]
-        place_on_wall(parts, 0.35, 0.35, tries=6)
+        self._on_wall(parts, 0.35, 0.35, tries=6)
 
-    def boxes_pile() -> None:
-        sx, sy = rng.uniform(0.25, 0.6, 2)
-        sz = rng.uniform(0.2, 0.5)
-        parts: Parts = [(0.0, 0.0, sz / 2, sx, sy, sz, cardboard)]
+    def boxes_pile(self) -> None:
+        rng = self.rng
+        sx, sy, sz = rng.uniform(0.25, 0.6), rng.uniform(0.25, 0.6), rng.uniform(0.2, 0.5)
+        parts: list[Part] = [(0.0, 0.0, sz / 2, sx, sy, sz, self.cardboard)]
         if rng.random() < 0.4:
             tz = rng.uniform(0.15, 0.35)
-            parts.append((0.0, 0.0, sz + tz / 2, sx * 0.8, sy * 0.8, tz, cardboard))
-        if place_on_wall(parts, sx, sy, tries=4) is None:
-            place_free(parts, sx, sy, tries=8)
+            parts.append((0.0, 0.0, sz + tz / 2, sx * 0.8, sy * 0.8, tz, self.cardboard))
+        if self._on_wall(parts, sx, sy, tries=4) is None:
+            self._free(parts, sx, sy, tries=8)
 
-    def dining_set() -> None:
-        w, d = rng.uniform(0.9, 1.8), rng.uniform(0.8, 1.0)
-        top = furniture_mat()
-        parts = _table(rng.uniform(0.73, 0.77), w, d, top, top)
-        chairs = 0
-        for sy in (-1, 1):
-            for x in np.linspace(-w / 2 + 0.3, w / 2 - 0.3, max(1, round(w / 0.6))):
-                if rng.random() < 0.8:
-                    for px, py, pz, a, b, c, m in _chair(rng, fabric[1], top):
-                        # Chair parts rotated to face the table (sy = -1 side faces +y).
-                        parts.append(
-                            (
-                                x + (px if sy < 0 else -px),
-                                sy * (d / 2 + 0.2) + (py if sy < 0 else -py),
-                                pz,
-                                a,
-                                b,
-                                c,
-                                m,
-                            )
-                        )
-                    chairs += 1
-        spot = place_free(parts, w, d + 0.9, tries=40)
-        if spot is not None:
-            clutter_on(0.77, *spot, w * 0.6, d * 0.6)
+    def dining_set(self) -> None:
+        rng = self.rng
+        w, d, h = rng.uniform(0.9, 1.8), rng.uniform(0.8, 1.0), rng.uniform(0.73, 0.77)
+        top = self._furniture_material()
+        parts = _table(h, w, d, top, top)
+        for x in np.linspace(-w / 2 + 0.3, w / 2 - 0.3, max(1, round(w / 0.6))):
+            if rng.random() < 0.8:  # facing the table from the -y side
+                parts += _moved(_chair(rng, self.fabric[1], top), x, -d / 2 - 0.2)
+            if rng.random() < 0.8:  # and from the +y side
+                parts += _turned(_chair(rng, self.fabric[1], top), x, d / 2 + 0.2)
+        self._clutter_on(h, self._free(parts, w, d + 0.9, tries=40), w * 0.6, d * 0.6)
 
-    def coffee_table() -> None:
-        w, d = rng.uniform(0.8, 1.2), rng.uniform(0.5, 0.7)
-        spot = place_free(_table(rng.uniform(0.4, 0.5), w, d, furniture_mat(), wood2), w, d)
-        if spot is not None:
-            clutter_on(0.45, *spot, w, d)
+    def coffee_table(self) -> None:
+        rng = self.rng
+        w, d, h = rng.uniform(0.8, 1.2), rng.uniform(0.5, 0.7), rng.uniform(0.4, 0.5)
+        parts = _table(h, w, d, self._furniture_material(), self.wood[1])
+        self._clutter_on(h, self._free(parts, w, d), w, d)
 
-    def bathroom() -> None:
-        tub = layout.material("paint", (1.05, 1.05, 1.05), 1.0)
-        place_on_wall([(0.0, 0.0, 0.28, rng.uniform(1.5, 1.7), 0.75, 0.56, tub)], 1.7, 0.75)
-        place_on_wall(
-            [(0.0, 0.05, 0.2, 0.38, 0.5, 0.4, tub), (0.0, -0.2, 0.6, 0.42, 0.18, 0.4, tub)],
-            0.42,
-            0.7,
-        )
+    def bathroom_set(self) -> None:
+        rng = self.rng
+        ceramic = self._material("paint", (1.05, 1.05, 1.05), 1.0)
+        tub = rng.uniform(1.5, 1.7)
+        self._on_wall([(0.0, 0.0, 0.28, tub, 0.75, 0.56, ceramic)], tub, 0.75)
+        toilet: list[Part] = [
+            (0.0, 0.05, 0.2, 0.38, 0.5, 0.4, ceramic),
+            (0.0, -0.2, 0.6, 0.42, 0.18, 0.4, ceramic),
+        ]
+        self._on_wall(toilet, 0.42, 0.7)
         w = rng.uniform(0.6, 1.0)
-        spot = place_on_wall(_cabinet(rng, w, 0.5, 0.85, furniture_mat(), furniture_mat()), w, 0.5)
-        if spot is not None:
-            cx, cy, yaw = spot
-            mirror = layout.material("metal", (1.1, 1.15, 1.2), 2.0)
-            layout.add([(0.0, -0.24, 1.5, w * 0.9, 0.02, 0.7, mirror)], cx, cy, yaw, None)
+        vanity = _cabinet(rng, w, 0.5, 0.85, self._furniture_material(), self.white)
+        mirror = self._material("metal", (1.1, 1.15, 1.2), 2.0)
+        vanity.append((0.0, -0.24, 1.5, w * 0.9, 0.02, 0.7, mirror))
+        self._on_wall(vanity, w, 0.5)
 
-    programs: dict[str, list[Callable[[], None]]] = {
-        "bedroom": [bed, cabinet, lambda: cabinet(True), desk, bookshelf, plant, boxes_pile],
-        "living_room": [sofa, tv_unit, bookshelf, cabinet, plant, floor_lamp, coffee_table, sofa],
-        "kitchen": [counter, counter, cabinet, dining_set, boxes_pile, plant],
-        "office": [desk, desk, bookshelf, cabinet, lambda: cabinet(True), boxes_pile, plant],
-        "dining_room": [dining_set, cabinet, cabinet, bookshelf, plant, floor_lamp],
-        "study": [bookshelf, bookshelf, bookshelf, desk, cabinet, floor_lamp, boxes_pile],
-        "bathroom": [bathroom, cabinet, boxes_pile],
-    }
-    program = programs[kind]
-    for step in program:
-        step()
-    extras = [bookshelf, cabinet, boxes_pile, plant, desk, floor_lamp]
-    for _ in range(int(rng.integers(2, 7))):
-        extras[int(rng.integers(len(extras)))]()
+    # ------------------------------------------------------------------ the room
 
-    # Wall decorations (thin boxes on the walls), skirting, rug, ceiling lamp.
-    for _ in range(int(rng.integers(0, 3))):
-        k = int(rng.integers(4))
-        w, h = rng.uniform(0.8, 1.6), rng.uniform(1.0, 1.4)
-        if w > wall_length(k) - 0.4:
-            continue
-        cx, cy, yaw = wall_slot(
-            k, rng.uniform(w / 2 + 0.2, wall_length(k) - w / 2 - 0.2), 0.05, gap=0.0
-        )
-        window = layout.material("window", (1.15, 1.15, 1.15), None)
-        sill = rng.uniform(0.8, 1.0)
-        layout.add(
-            [(0.0, 0.0, min(sill + h / 2, lz - h / 2 - 0.1), w, 0.05, h, window)],
-            cx,
-            cy,
-            yaw,
-            None,
-        )
-    for _ in range(int(rng.integers(0, 4))):
-        k = int(rng.integers(4))
-        w, h = rng.uniform(0.3, 0.9), rng.uniform(0.3, 0.7)
-        cx, cy, yaw = wall_slot(
-            k, rng.uniform(w / 2 + 0.1, wall_length(k) - w / 2 - 0.1), 0.03, gap=0.0
-        )
-        art = layout.material("picture", (1.0, 1.0, 1.0), None)
-        layout.add(
-            [(0.0, 0.0, rng.uniform(1.4, min(1.9, lz - 0.5)), w, 0.03, h, art)], cx, cy, yaw, None
-        )
-    if rng.random() < 0.7:
-        skirting = white if rng.random() < 0.6 else wood2
-        for k in range(4):
-            length = wall_length(k)
-            cx, cy, yaw = wall_slot(k, length / 2, 0.012, gap=0.0)
-            layout.add([(0.0, 0.0, 0.04, length, 0.012, 0.08, skirting)], cx, cy, yaw, None)
-    if rng.random() < 0.5 and kind not in ("kitchen", "bathroom"):
-        rug = layout.material(
-            str(rng.choice(["carpet", "fabric"])), tuple(rng.uniform(0.3, 1.1, 3)), 0.7
-        )
-        rw, rd = rng.uniform(1.2, min(2.6, lx - 0.6)), rng.uniform(0.8, min(1.8, ly - 0.6))
-        layout.boxes.append(
-            Box(
-                (lx / 2 + rng.uniform(-0.3, 0.3), ly / 2 + rng.uniform(-0.3, 0.3), 0.005),
-                (rw, rd, 0.01),
-                rug,
-                0.0,
-                (0.0, 0.0),
-            )
-        )
-    lamp_light = layout.material("paint", (1.25, 1.22, 1.1), 1.0)
-    layout.boxes.append(Box((lx / 2, ly / 2, lz - 0.04), (0.45, 0.45, 0.08), lamp_light))
-
-    lighting = Lighting(
-        light_position=(
-            lx / 2 + rng.uniform(-0.5, 0.5),
-            ly / 2 + rng.uniform(-0.5, 0.5),
-            lz - 0.35,
+    _PROGRAMS: dict[str, tuple[str, ...]] = {
+        "bedroom": ("bed", "wardrobe", "cabinet", "desk", "bookshelf", "plant", "boxes_pile"),
+        "living_room": (
+            "sofa",
+            "tv_unit",
+            "armchair",
+            "bookshelf",
+            "cabinet",
+            "plant",
+            "floor_lamp",
+            "coffee_table",
         ),
-        light_intensity=float(rng.uniform(0.6, 1.0)),
-        light_falloff=float(rng.uniform(2.5, 4.0)),
-        ambient=float(rng.uniform(0.3, 0.45)),
-        sun_direction=(float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1)), -1.0),
-        sun_strength=float(rng.uniform(0.05, 0.3)),
-        vignette=float(rng.uniform(0.1, 0.35)),
+        "kitchen": ("counter", "counter", "cabinet", "dining_set", "boxes_pile", "plant"),
+        "office": (
+            "desk",
+            "desk",
+            "bookshelf",
+            "cabinet",
+            "wardrobe",
+            "boxes_pile",
+            "plant",
+            "boxes_pile",
+        ),
+        "dining_room": ("dining_set", "cabinet", "cabinet", "bookshelf", "plant", "floor_lamp"),
+        "study": (
+            "bookshelf",
+            "bookshelf",
+            "bookshelf",
+            "desk",
+            "cabinet",
+            "floor_lamp",
+            "armchair",
+            "boxes_pile",
+        ),
+        "bathroom": ("bathroom_set", "cabinet", "boxes_pile"),
+    }
+    _EXTRAS = (
+        "bookshelf",
+        "cabinet",
+        "boxes_pile",
+        "plant",
+        "desk",
+        "floor_lamp",
+        "armchair",
+        "wardrobe",
     )
-    scene_args = dict(
-        room_size=size,
-        boxes=layout.boxes,
-        materials=layout.materials,
-        room_materials=(wall, floor, ceiling),
-        lighting=lighting,
-        path_radii=radii,
-    )
-    pose = _random_pose(rng, size, layout.footprints, clearance=0.6)
-    scene = SyntheticScene(**scene_args, default_pose=pose)  # type: ignore[arg-type]
-    if pose is None:
-        scene.default_pose = scene.trajectory_pose(float(rng.uniform(0.0, scene.period)))
-    return scene
 
-
-def _random_pose(
-    rng: np.random.Generator,
-    size: Vec3,
-    footprints: Sequence[tuple[float, float, float, float, float]],
-    clearance: float,
-) -> CameraPose | None:
-    """A camera in free space looking across the room, or None if none was found."""
-    lx, ly, lz = size
-    for _ in range(300):
-        point = np.array([[rng.uniform(0.6, lx - 0.6), rng.uniform(0.6, ly - 0.6)]])
-        if any(_rect_distance(point, *fp) < clearance for fp in footprints):
-            continue
-        target = np.array([rng.uniform(0.3, lx - 0.3), rng.uniform(0.3, ly - 0.3)])
-        heading = target - point[0]
-        if np.hypot(*heading) < 1.8:
-            continue
-        return CameraPose(
-            (float(point[0, 0]), float(point[0, 1]), float(rng.uniform(1.0, min(1.75, lz - 0.5)))),
-            yaw=float(math.atan2(heading[1], heading[0])),
-            pitch=float(rng.uniform(-0.05, 0.4)),
-            roll=float(rng.uniform(-0.05, 0.05)),
+    def build(self) -> SyntheticScene:
+        rng = self.rng
+        self.door()
+        self.windows()
+        for name in self._PROGRAMS[self.kind]:
+            getattr(self, name)()
+        for _ in range(int(rng.integers(3, 9))):
+            getattr(self, self._EXTRAS[int(rng.integers(len(self._EXTRAS)))])()
+        self.pictures()
+        self.skirting()
+        self.rug()
+        self.ceiling_lamp()
+        lx, ly, lz = self.size
+        lighting = Lighting(
+            light_position=(
+                lx / 2 + rng.uniform(-0.5, 0.5),
+                ly / 2 + rng.uniform(-0.5, 0.5),
+                lz - 0.35,
+            ),
+            light_intensity=float(rng.uniform(0.6, 1.0)),
+            light_falloff=float(rng.uniform(2.5, 4.0)),
+            ambient=float(rng.uniform(0.3, 0.45)),
+            sun_direction=(float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1)), -1.0),
+            sun_strength=float(rng.uniform(0.05, 0.3)),
+            vignette=float(rng.uniform(0.1, 0.35)),
         )
-    return None
+        scene = SyntheticScene(
+            self.size,
+            self.boxes,
+            self.materials,
+            room_materials=(self.wall, self.floor, self.ceiling),
+            lighting=lighting,
+            path_radii=self.radii,
+        )
+        pose = self._random_pose()
+        scene.default_pose = (
+            pose if pose is not None else scene.trajectory_pose(rng.uniform(0.0, scene.period))
+        )
+        return scene
+
+    def _random_pose(self) -> CameraPose | None:
+        """A camera in free space looking across the room, often at a piece of furniture."""
+        rng = self.rng
+        lx, ly, lz = self.size
+        for _ in range(300):
+            # Biased towards the middle of the room, where people stand to take pictures.
+            spread = np.sign(rng.uniform(-1, 1, 2)) * rng.uniform(0, 1, 2) ** 1.5
+            point = np.array(
+                [[lx / 2 + (lx / 2 - 0.6) * spread[0], ly / 2 + (ly / 2 - 0.6) * spread[1]]]
+            )
+            if any(_rect_distance(point, fp) < _POSE_CLEARANCE for fp in self.footprints):
+                continue
+            if self.footprints and rng.random() < 0.6:
+                target = np.array(self.footprints[int(rng.integers(len(self.footprints)))][:2])
+                far_enough = 1.5
+            else:
+                target = np.array([rng.uniform(0.3, lx - 0.3), rng.uniform(0.3, ly - 0.3)])
+                far_enough = 2.0
+            heading = target - point[0]
+            if np.hypot(*heading) < far_enough:
+                continue
+            height = float(rng.uniform(1.0, min(1.75, lz - 0.5)))
+            return CameraPose(
+                (float(point[0, 0]), float(point[0, 1]), height),
+                yaw=float(math.atan2(heading[1], heading[0]) + rng.uniform(-0.25, 0.25)),
+                pitch=float(rng.uniform(-0.05, 0.4)),
+                roll=float(rng.uniform(-0.05, 0.05)),
+            )
+        return None
 
 
 def render_scene(
