@@ -16,7 +16,7 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     SetParametersResult,
 )
-from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.logging import get_logger
 from rclpy.node import Node
@@ -151,8 +151,7 @@ def main(args: list[str] | None = None) -> int:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (CheckpointError, ParameterError, InvalidParameterTypeException,
-            InvalidParameterValueException, ValueError) as exc:
+    except (CheckpointError, ParameterError, ParameterException, ValueError) as exc:
         # Missing weights, a bad parameter or an unusable device: one clear line, exit 1.
         get_logger(cfg.NODE_NAME).fatal(str(exc))
         return 1
