@@ -1,0 +1,645 @@
+"""Stage-by-stage timing of the depth frame pipeline, per model variant and device.
+
+``python -m depth_estimation_ros.benchmark`` feeds 640×480 ``rgb8`` frames, as CDR bytes the
+way they arrive from DDS, through every stage the node runs and reports p50/p99 per stage
+and end to end, and throughput:
+
+========================  ======================================================================
+``deserialize``           CDR bytes → ``sensor_msgs/Image`` (DDS message class)
+``decode``                ``Image`` → (H, W, 3) uint8 RGB (``msgconv.image_to_rgb``)
+``preprocess``            upload, channel order, resize, crop, normalise (on the device)
+``inference``             the network and ``exp``: (B, 1, 109, 147) metres (model only)
+``postprocess``           upsample to the frame, NaN outside the valid range, download
+``backproject``           depth → (H, W, 3) points (``camera.backproject``)
+``pack``                  points + colours → PointCloud2 buffer (``pointcloud.pack_cloud``)
+``serialize``             depth ``Image``, ``CameraInfo``, ``PointCloud2`` → CDR bytes
+========================  ======================================================================
+
+Device stages are timed with CUDA events on a GPU (after warm-up), host stages with
+``time.perf_counter``. End to end is timed separately, without the per-stage
+synchronisation, three ways: ``end_to_end`` (the stages back to back, as above),
+``fast_path`` (back-projection on the device, depth and points in one download:
+``DepthEstimator.estimate_with_points``) and ``pipeline`` (the node's
+``pipeline.FramePipeline.process``, batch 1). It also times ``pointcloud.pack_cloud`` against a
+per-point ``struct.pack`` loop over the same cloud, and with ``--ablation`` each CUDA
+optimisation against the plain fp32 eager path in the same run.
+
+Untrained weights are fine for timing: each variant is built from ``ModelConfig.preset`` in
+memory, unless ``--checkpoint`` (or, for ``compact``, the shipped checkpoint) is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import struct
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from depth_estimation_ros import __version__, msgconv
+from depth_estimation_ros.camera import CameraIntrinsics, backproject
+from depth_estimation_ros.checkpoint import (
+    FORMAT,
+    FORMAT_VERSION,
+    default_checkpoint_path,
+    load_checkpoint,
+)
+from depth_estimation_ros.dds import messages
+from depth_estimation_ros.estimator import DepthEstimator, resolve_device
+from depth_estimation_ros.model import (
+    VARIANTS,
+    ModelConfig,
+    PreprocessConfig,
+    build_model,
+    count_parameters,
+)
+from depth_estimation_ros.params import DepthNodeParams
+from depth_estimation_ros.pipeline import Frame, FramePipeline
+from depth_estimation_ros.pointcloud import XYZRGB_POINT_STEP, pack_cloud
+from depth_estimation_ros.preprocessing import normalize, resize_and_crop
+
+_LOG = logging.getLogger(__name__)
+
+WIDTH, HEIGHT = 640, 480  # camera frame (pixels)
+STAGES: tuple[str, ...] = ("deserialize", "decode", "preprocess", "inference", "postprocess",
+                           "backproject", "pack", "serialize")
+NETWORK_STAGE = "inference"
+_FRAME_ID = "camera_color_optical_frame"
+
+
+# ------------------------------------------------------------------------------ statistics
+def summarize(seconds: Sequence[float]) -> dict[str, float]:
+    """p50/p99/mean/min of a list of durations, in milliseconds."""
+    ms = np.asarray(seconds, dtype=np.float64) * 1e3
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+            "mean_ms": float(ms.mean()), "min_ms": float(ms.min()), "n": int(ms.size)}
+
+
+class StageClock:
+    """Times callables on the host (``perf_counter``) or on a CUDA stream (events)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.cuda = device.type == "cuda"
+
+    def sync(self) -> None:
+        """Wait for all queued device work."""
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+
+    def time(self, fn: Callable[[], Any], on_device: bool) -> tuple[Any, float]:
+        """Run ``fn``; return its result and seconds taken (device time if ``on_device``)."""
+        if self.cuda and on_device:
+            self.sync()
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            result = fn()
+            end.record()
+            end.synchronize()
+            return result, start.elapsed_time(end) / 1e3
+        t0 = time.perf_counter()
+        result = fn()
+        return result, time.perf_counter() - t0
+
+
+# ------------------------------------------------------------------------------ inputs
+def sample_frame(width: int = WIDTH, height: int = HEIGHT, seed: int = 0) -> np.ndarray:
+    """A deterministic picture-like (H, W, 3) uint8 RGB frame (smooth blocks plus noise)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (height // 16 + 1, width // 16 + 1, 3), dtype=np.uint8)
+    img = np.kron(coarse, np.ones((16, 16, 1), dtype=np.uint8))[:height, :width]
+    noise = rng.integers(0, 8, img.shape, dtype=np.uint8)
+    return np.ascontiguousarray(img // 2 + noise)
+
+
+def image_cdr(rgb: np.ndarray, stamp: tuple[int, int] = (1, 0)) -> bytes:
+    """The CDR bytes of a ``sensor_msgs/Image`` rgb8 message carrying ``rgb``."""
+    height, width = rgb.shape[:2]
+    msg = messages.Image(
+        header=messages.Header(stamp=messages.Time(sec=stamp[0], nanosec=stamp[1]),
+                               frame_id=_FRAME_ID),
+        height=height, width=width, encoding="rgb8", is_bigendian=0, step=width * 3,
+        data=rgb)
+    return msg.serialize()
+
+
+def untrained_checkpoint(variant: str, seed: int = 0) -> dict[str, Any]:
+    """An in-memory checkpoint of an untrained ``variant`` (full-frame preprocessing).
+
+    Built from ``ModelConfig.preset(variant)``; no file is written (eigen_vgg16 would be
+    ~870 MB).
+    """
+    torch.manual_seed(seed)
+    cfg = ModelConfig.preset(variant)
+    model = build_model(cfg)
+    return {"format": FORMAT, "format_version": FORMAT_VERSION,
+            "model_state": model.state_dict(), "model_config": cfg.to_dict(),
+            "preprocess": PreprocessConfig.full_frame().to_dict(),
+            "training": {"note": "untrained, for timing only"}, "metrics": {},
+            "code_version": __version__, "path": f"<untrained {variant}>"}
+
+
+def checkpoint_for(variant: str, explicit: str | None) -> dict[str, Any]:
+    """``explicit`` if it holds ``variant``, else the shipped one if it does, else untrained."""
+    for path in (explicit, default_checkpoint_path() if explicit is None else None):
+        if path is None or not Path(path).is_file():
+            continue
+        ckpt = load_checkpoint(path)
+        if ckpt["model_config"].get("variant") == variant:
+            return ckpt
+    return untrained_checkpoint(variant)
+
+
+def network_cost(variant: str) -> dict[str, float]:
+    """Parameters and FLOPs (2 per multiply-add, convs and linears) at 228×304, batch 1.
+
+    Counted on the meta device with ``torch.utils.flop_counter.FlopCounterMode``: no memory
+    is allocated and nothing is computed.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        model = build_model(ModelConfig.preset(variant)).eval()
+        x = torch.empty(1, 3, 228, 304)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x)
+    per_scale = counter.get_flop_counts()
+    return {"parameters": count_parameters(model),
+            "gflop": counter.get_total_flops() / 1e9,
+            **{f"gflop_{s}": sum(per_scale.get(f"MultiScaleDepthNet.{s}", {}).values()) / 1e9
+               for s in ("scale1", "scale2", "scale3")}}
+
+
+# ------------------------------------------------------------------------------ one frame
+@dataclass
+class FrameJob:
+    """Everything one benchmark configuration needs to run frames through the stages."""
+
+    estimator: DepthEstimator
+    params: DepthNodeParams
+    intrinsics: CameraIntrinsics
+    raw: list[bytes]  # one CDR Image per frame of the batch
+    types: msgconv.MessageTypes
+
+    def serialize(self, depth: np.ndarray, cloud: Any, stamp: tuple[int, int]) -> int:
+        """Build the three output messages and encode them; returns the bytes written."""
+        t = self.types
+        out = [msgconv.depth_image_msg(t, depth, stamp, _FRAME_ID),
+               msgconv.camera_info_msg(t, self.intrinsics, stamp, _FRAME_ID),
+               msgconv.point_cloud_msg(t, cloud, stamp, _FRAME_ID)]
+        # XCDR1 (plain CDR), as the DDS writers encode them
+        return sum(len(m.serialize(use_version_2=False)) for m in out)
+
+    def cloud(self, xyz: np.ndarray, rgb: np.ndarray) -> Any:
+        """Pack points (and, as the node's default, colours) into a PointCloud2 buffer."""
+        if not self.params.pointcloud_color:
+            return pack_cloud(xyz)
+        step = self.params.pointcloud_decimation
+        return pack_cloud(xyz, rgb[::step, ::step])
+
+    def backproject(self, depth: np.ndarray) -> np.ndarray:
+        p = self.params
+        return backproject(depth, self.intrinsics, p.pointcloud_decimation, p.min_range,
+                           p.max_range)
+
+
+def _decode(raw: bytes, max_pixels: int) -> tuple[np.ndarray, tuple[int, int]]:
+    msg = messages.Image.deserialize(raw)
+    return msgconv.image_to_rgb(msg, max_pixels), msgconv.stamp_and_frame(msg)[0]
+
+
+def run_stages(job: FrameJob, clock: StageClock) -> dict[str, float]:
+    """One batch through every stage, each timed on its own; seconds per stage."""
+    est, p = job.estimator, job.params
+    times: dict[str, float] = {}
+    msgs, times["deserialize"] = clock.time(
+        lambda: [messages.Image.deserialize(r) for r in job.raw], on_device=False)
+    rgbs, times["decode"] = clock.time(
+        lambda: [msgconv.image_to_rgb(m, p.max_input_pixels) for m in msgs], on_device=False)
+    x, times["preprocess"] = clock.time(lambda: est.prepare_input(np.stack(rgbs)), True)
+    native, times["inference"] = clock.time(lambda: est.predict_depth(x), True)
+    depths, times["postprocess"] = clock.time(
+        lambda: list(est.to_host(est.postprocess(native, WIDTH, HEIGHT, "input"))), True)
+    xyzs, times["backproject"] = clock.time(
+        lambda: [job.backproject(d) for d in depths], on_device=False)
+    clouds, times["pack"] = clock.time(
+        lambda: [job.cloud(xyz, rgb) for xyz, rgb in zip(xyzs, rgbs, strict=True)], False)
+    stamp = msgconv.stamp_and_frame(msgs[0])[0]
+    _, times["serialize"] = clock.time(
+        lambda: [job.serialize(d, c, stamp) for d, c in zip(depths, clouds, strict=True)],
+        on_device=False)
+    return times
+
+
+def run_end_to_end(job: FrameJob) -> int:
+    """The stages back to back, as a node would run them on a batch; returns bytes out."""
+    est, p = job.estimator, job.params
+    decoded = [_decode(r, p.max_input_pixels) for r in job.raw]
+    rgbs = [rgb for rgb, _ in decoded]
+    depths = est.estimate_batch(rgbs, "rgb8", "input")
+    return sum(job.serialize(d, job.cloud(job.backproject(d), rgb), stamp)
+               for d, (rgb, stamp) in zip(depths, decoded, strict=True))
+
+
+def run_fast_path(job: FrameJob) -> int:
+    """Batch 1 with back-projection on the device and one download per frame."""
+    p = job.params
+    rgb, stamp = _decode(job.raw[0], p.max_input_pixels)
+    depth, xyz = job.estimator.estimate_with_points(
+        rgb, "rgb8", "input", job.intrinsics, p.pointcloud_decimation, p.min_range,
+        p.max_range)
+    return job.serialize(depth, job.cloud(xyz, rgb), stamp)
+
+
+def run_pipeline(job: FrameJob, pipeline: FramePipeline) -> int:
+    """Batch 1 through the node's ``FramePipeline.process`` plus decode and serialise."""
+    rgb, stamp = _decode(job.raw[0], job.params.max_input_pixels)
+    result = pipeline.process(Frame(rgb, stamp, _FRAME_ID, job.intrinsics))
+    return job.serialize(result.depth, result.cloud, stamp)
+
+
+def _repeat(fn: Callable[[], Any], iterations: int, warmup: int,
+            sync: Callable[[], None]) -> tuple[list[float], float]:
+    """Per-call seconds of ``fn`` after ``warmup`` calls, and the total wall time."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    start = time.perf_counter()
+    for _ in range(iterations):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return times, time.perf_counter() - start
+
+
+def benchmark_config(variant: str, device: torch.device, *, iterations: int, warmup: int,
+                     batch: int = 1, checkpoint: str | None = None,
+                     cuda_graphs: bool = True, compile_mode: str | None = None,
+                     params: DepthNodeParams | None = None) -> dict[str, Any]:
+    """Time one variant on one device: per stage, end to end, fast path and pipeline."""
+    params = params or DepthNodeParams()
+    cuda = device.type == "cuda"
+    est = DepthEstimator(checkpoint_for(variant, checkpoint), device,
+                         cuda_graphs=cuda_graphs and cuda, compile_mode=compile_mode)
+    _LOG.info(f"benchmarking {est.describe()}, batch {batch}, {iterations} iterations")
+    frames = [sample_frame(seed=i) for i in range(batch)]
+    job = FrameJob(est, params, CameraIntrinsics.nyu_kinect(WIDTH, HEIGHT),
+                   [image_cdr(f, (1, i)) for i, f in enumerate(frames)],
+                   msgconv.MessageTypes.dds())
+    clock = StageClock(device)
+    for _ in range(warmup):
+        run_stages(job, clock)
+    per_stage: dict[str, list[float]] = {s: [] for s in STAGES}
+    for _ in range(iterations):
+        for name, seconds in run_stages(job, clock).items():
+            per_stage[name].append(seconds)
+    stages = {s: summarize(v) for s, v in per_stage.items()}
+    total_p50 = sum(st["p50_ms"] for st in stages.values())
+    result: dict[str, Any] = {
+        "variant": variant, "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_model_name(),
+        "estimator": est.describe(), "precision": "fp16" if est.half else "fp32",
+        "channels_last": est.channels_last, "cuda_graphs": est.cuda_graphs,
+        "compile_mode": compile_mode, "batch": batch, "threads": torch.get_num_threads(),
+        "cloud": {"colour": params.pointcloud_color,
+                  "decimation": params.pointcloud_decimation},
+        **network_cost(variant),
+        "stages": stages,
+        "stages_p50_sum_ms": total_p50,
+        "non_network_share": 1.0 - stages[NETWORK_STAGE]["p50_ms"] / total_p50,
+    }
+    times, wall = _repeat(lambda: run_end_to_end(job), iterations, warmup, clock.sync)
+    result["end_to_end"] = {**summarize(times), "frames_per_s": batch * iterations / wall}
+    if batch == 1:
+        times, wall = _repeat(lambda: run_fast_path(job), iterations, warmup, clock.sync)
+        result["fast_path"] = {**summarize(times), "frames_per_s": iterations / wall}
+        pipeline = FramePipeline(est, params)
+        times, wall = _repeat(lambda: run_pipeline(job, pipeline), iterations, warmup,
+                              clock.sync)
+        result["pipeline"] = {**summarize(times), "frames_per_s": iterations / wall}
+    return result
+
+
+# ------------------------------------------------------------------------------ packing
+def struct_pack_cloud(xyz: np.ndarray, rgb: np.ndarray | None) -> bytes:
+    """The naive way: one ``struct.pack`` per point (same layout as ``pack_cloud``)."""
+    points = xyz.reshape(-1, 3).tolist()
+    if rgb is None:
+        pack = struct.Struct("<fff4x").pack
+        return b"".join([pack(x, y, z) for x, y, z in points])
+    pack = struct.Struct("<fff4xI12x").pack
+    colours = rgb.reshape(-1, 3).tolist()
+    return b"".join([pack(x, y, z, (r << 16) | (g << 8) | b)
+                     for (x, y, z), (r, g, b) in zip(points, colours, strict=True)])
+
+
+def compare_packing(colour: bool = True, repeats: int = 20,
+                    loop_repeats: int = 3) -> dict[str, Any]:
+    """``pack_cloud`` vs a per-point ``struct.pack`` loop over one 640×480 cloud, same run."""
+    rgb = sample_frame()
+    depth = np.linspace(0.5, 6.0, WIDTH * HEIGHT, dtype=np.float32).reshape(HEIGHT, WIDTH)
+    depth[::7, ::5] = np.nan  # some invalid points, as in real clouds
+    xyz = backproject(depth, CameraIntrinsics.nyu_kinect(WIDTH, HEIGHT))
+    colours = rgb if colour else None
+    packed: list[bytes] = []
+    fast, _ = _repeat(lambda: pack_cloud(xyz, colours), repeats, 2, lambda: None)
+    slow, _ = _repeat(lambda: packed.append(struct_pack_cloud(xyz, colours)), loop_repeats, 0,
+                      lambda: None)
+    same = bytes(pack_cloud(xyz, colours).data) == packed[-1]
+    fast_s, slow_s = summarize(fast), summarize(slow)
+    return {"points": WIDTH * HEIGHT, "colour": colour,
+            "point_step": XYZRGB_POINT_STEP if colour else 16,
+            "pack_cloud": fast_s, "struct_pack_loop": slow_s,
+            "ratio_p50": slow_s["p50_ms"] / fast_s["p50_ms"], "identical_bytes": same}
+
+
+# ------------------------------------------------------------------------------ ablation
+@dataclass(frozen=True)
+class AblationStep:
+    """One row of the ablation: estimator options and where pre/post-processing runs."""
+
+    name: str
+    half: bool = False
+    channels_last: bool = False
+    cudnn_benchmark: bool = False
+    cuda_graphs: bool = False
+    compile_mode: str | None = None
+    gpu_preprocess: bool = False
+    device_backproject: bool = False
+    cuda_only: bool = False
+
+
+def ablation_steps(compile_mode: str | None = None) -> list[AblationStep]:
+    """Cumulative rows from plain fp32 eager to the full fast path (and compile, if asked)."""
+    steps = [AblationStep("fp32 eager (host pre/post-processing)"),
+             AblationStep("+ channels_last", channels_last=True),
+             AblationStep("+ fp16", half=True, channels_last=True, cuda_only=True),
+             AblationStep("+ cudnn.benchmark", half=True, channels_last=True,
+                          cudnn_benchmark=True, cuda_only=True),
+             AblationStep("+ CUDA graphs", half=True, channels_last=True, cudnn_benchmark=True,
+                          cuda_graphs=True, cuda_only=True),
+             AblationStep("+ GPU preprocessing (uint8 upload, pinned)", half=True,
+                          channels_last=True, cudnn_benchmark=True, cuda_graphs=True,
+                          gpu_preprocess=True, cuda_only=True),
+             AblationStep("+ device back-projection (one download)", half=True,
+                          channels_last=True, cudnn_benchmark=True, cuda_graphs=True,
+                          gpu_preprocess=True, device_backproject=True)]
+    if compile_mode is not None:
+        steps.append(AblationStep(f"torch.compile({compile_mode}) instead of graphs",
+                                  half=True, channels_last=True, cudnn_benchmark=True,
+                                  compile_mode=compile_mode, gpu_preprocess=True,
+                                  device_backproject=True))
+    return steps
+
+
+def _host_preprocess(est: DepthEstimator, rgb: np.ndarray) -> torch.Tensor:
+    """The plain way: resize and normalise on the CPU, then upload the float input."""
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()  # (1, 3, H, W) 0–255
+    x = normalize(resize_and_crop(x, est.preprocess), est.preprocess)
+    fmt = torch.channels_last if est.channels_last else torch.contiguous_format
+    return x.to(est.device, est.dtype).contiguous(memory_format=fmt)
+
+
+def ablate(variant: str, device: torch.device, *, iterations: int, warmup: int,
+           checkpoint: str | None = None, compile_mode: str | None = None,
+           params: DepthNodeParams | None = None) -> list[dict[str, Any]]:
+    """Time each ablation step (model only and frame → host depth + points), same run."""
+    params = params or DepthNodeParams()
+    cuda = device.type == "cuda"
+    ckpt = checkpoint_for(variant, checkpoint)
+    rgb = sample_frame()
+    camera = CameraIntrinsics.nyu_kinect(WIDTH, HEIGHT)
+    clock = StageClock(device)
+    rows: list[dict[str, Any]] = []
+    for step in ablation_steps(compile_mode):
+        if step.cuda_only and not cuda:
+            continue
+        est = DepthEstimator(ckpt, device, half=step.half if cuda else False,
+                             channels_last=step.channels_last,
+                             cudnn_benchmark=step.cudnn_benchmark, cuda_graphs=step.cuda_graphs,
+                             compile_mode=step.compile_mode)
+        x = est.prepare_input(rgb[None])
+
+        def model_only(est: DepthEstimator = est, x: torch.Tensor = x) -> float:
+            return clock.time(lambda: est.predict_depth(x), on_device=True)[1]
+
+        def frame(est: DepthEstimator = est, step: AblationStep = step) -> Any:
+            args = (params.pointcloud_decimation, params.min_range, params.max_range)
+            if step.device_backproject:
+                return est.estimate_with_points(rgb, "rgb8", "input", camera, *args)
+            if step.gpu_preprocess:
+                depth = est.estimate(rgb, "rgb8", "input")
+            else:
+                native = est.predict_depth(_host_preprocess(est, rgb))
+                depth = est.to_host(est.postprocess(native, WIDTH, HEIGHT, "input")[0])
+            return depth, backproject(depth, camera, *args)
+
+        for _ in range(warmup):
+            model_only()
+        model_times = [model_only() for _ in range(iterations)]
+        frame_times, _ = _repeat(frame, iterations, warmup, clock.sync)
+        rows.append({"variant": variant, "device": str(device), "step": step.name,
+                     "estimator": est.describe(), "model": summarize(model_times),
+                     "frame": summarize(frame_times)})
+        _LOG.info(f"ablation {variant} {device} {step.name}: model p50 "
+                  f"{rows[-1]['model']['p50_ms']:.2f} ms, frame p50 "
+                  f"{rows[-1]['frame']['p50_ms']:.2f} ms")
+        del est, x
+    base_model, base_frame = rows[0]["model"]["p50_ms"], rows[0]["frame"]["p50_ms"]
+    for row in rows:
+        row["model_speedup"] = base_model / row["model"]["p50_ms"]
+        row["frame_speedup"] = base_frame / row["frame"]["p50_ms"]
+    return rows
+
+
+# ------------------------------------------------------------------------------ report
+def cpu_model_name() -> str:
+    """The CPU's model name as ``lscpu`` shows it (from /proc/cpuinfo), or the platform's."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    info: dict[str, Any] = {
+        "cpu": cpu_model_name(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+        "platform": platform.platform(), "numpy": np.__version__,
+        "cuda": torch.version.cuda if torch.cuda.is_available() else None,
+        "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+    }
+    if hasattr(os, "getloadavg"):
+        info["load_average_1_5_15"] = [round(v, 2) for v in os.getloadavg()]
+    return info
+
+
+def _fmt(stats: dict[str, float] | None) -> str:
+    return "—" if stats is None else f"{stats['p50_ms']:.2f} / {stats['p99_ms']:.2f}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """Markdown tables of a report (stages, summary, packing, ablation)."""
+    results = report.get("results", [])
+    lines: list[str] = []
+    if results:
+        heads = [f"{r['variant']} {r['device']} b{r['batch']}" for r in results]
+        lines += ["Per stage, p50 / p99 ms (per batch):", "",
+                  "| stage | " + " | ".join(heads) + " |",
+                  "|---" * (len(heads) + 1) + "|"]
+        for stage in STAGES:
+            lines.append(f"| {stage} | " + " | ".join(_fmt(r["stages"][stage]) for r in results)
+                         + " |")
+        for key in ("end_to_end", "fast_path", "pipeline"):
+            lines.append(f"| **{key}** | " + " | ".join(_fmt(r.get(key)) for r in results)
+                         + " |")
+        lines += ["", "| variant | device | precision | batch | GFLOP | params (M) | model p50 "
+                  "ms | end-to-end p50 ms | frames/s | fast path frames/s | non-network share |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in results:
+            fast = r.get("fast_path", {}).get("frames_per_s")
+            lines.append(
+                f"| {r['variant']} | {r['device']} ({r['device_name']}) | {r['precision']}"
+                f"{' + graphs' if r['cuda_graphs'] else ''} | {r['batch']} | {r['gflop']:.1f} | "
+                f"{r['parameters'] / 1e6:.1f} | {r['stages'][NETWORK_STAGE]['p50_ms']:.2f} | "
+                f"{r['end_to_end']['p50_ms']:.2f} | {r['end_to_end']['frames_per_s']:.1f} | "
+                f"{'—' if fast is None else f'{fast:.1f}'} | "
+                f"{100 * r['non_network_share']:.1f} % |")
+    pack = report.get("packing")
+    if pack:
+        lines += ["", f"Cloud packing, {pack['points']} points"
+                  f"{' with colour' if pack['colour'] else ''} ({pack['point_step']} B each), "
+                  "p50 / p99 ms:", "",
+                  "| pack_cloud | per-point struct.pack loop | ratio (p50) | identical bytes |",
+                  "|---|---|---|---|",
+                  f"| {_fmt(pack['pack_cloud'])} | {_fmt(pack['struct_pack_loop'])} | "
+                  f"{pack['ratio_p50']:.0f}× | {pack['identical_bytes']} |"]
+    rows = report.get("ablation")
+    if rows:
+        lines += ["", "Ablation (cumulative), p50 / p99 ms:", "",
+                  "| variant | device | step | model | speed-up | frame → depth + points | "
+                  "speed-up |", "|---|---|---|---|---|---|---|"]
+        for row in rows:
+            lines.append(f"| {row['variant']} | {row['device']} | {row['step']} | "
+                         f"{_fmt(row['model'])} | {row['model_speedup']:.2f}× | "
+                         f"{_fmt(row['frame'])} | {row['frame_speedup']:.2f}× |")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------ CLI
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    default_devices = "cpu,cuda" if torch.cuda.is_available() else "cpu"
+    p = argparse.ArgumentParser(prog="python -m depth_estimation_ros.benchmark",
+                                description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--variants", default="compact,eigen_vgg16",
+                   help=f"comma-separated model variants from {', '.join(VARIANTS)}")
+    p.add_argument("--devices", default=default_devices,
+                   help="comma-separated devices: cpu, cuda, cuda:N")
+    p.add_argument("--iterations", type=int, default=30, help="timed iterations per figure")
+    p.add_argument("--warmup", type=int, default=5, help="untimed iterations before timing")
+    p.add_argument("--batch", type=int, default=1, help="frames per network pass")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads (0: torch's default, one per core)")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint to time for its variant (others: untrained weights; the "
+                        "shipped compact checkpoint is used when present)")
+    p.add_argument("--no-cuda-graphs", action="store_true",
+                   help="run the network eagerly on CUDA (default: CUDA graphs)")
+    p.add_argument("--compile", dest="compile_mode", default=None, metavar="MODE",
+                   help="torch.compile mode for the network (e.g. max-autotune); implies no "
+                        "CUDA graphs in the main figures, adds an ablation row")
+    p.add_argument("--no-color", action="store_true",
+                   help="xyz-only clouds (default: xyz + rgb, the node's default)")
+    p.add_argument("--decimation", type=int, default=1, help="point-cloud decimation")
+    p.add_argument("--ablation", action="store_true",
+                   help="also time each CUDA optimisation against plain fp32 eager")
+    p.add_argument("--ablation-only", action="store_true",
+                   help="only the ablation (and the packing comparison)")
+    p.add_argument("--no-packing", action="store_true",
+                   help="skip the pack_cloud vs struct.pack comparison")
+    p.add_argument("--json", default=None, metavar="OUT", help="write the full report here")
+    p.add_argument("--markdown", default=None, metavar="OUT", help="write the tables here")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    variants, devices = _csv(args.variants), _csv(args.devices)
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad or not variants:
+        print(f"error: variants {bad or variants} not understood; expected from {VARIANTS}",
+              file=sys.stderr)
+        return 2
+    if min(args.iterations, args.batch, args.decimation) < 1 or args.warmup < 0:
+        print("error: --iterations, --batch and --decimation must be >= 1 and --warmup >= 0",
+              file=sys.stderr)
+        return 2
+    try:
+        resolved = [resolve_device(d) for d in devices]
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    params = DepthNodeParams(pointcloud_color=not args.no_color,
+                             pointcloud_decimation=args.decimation)
+    report: dict[str, Any] = {"machine": machine_info(), "settings": {
+        "width": WIDTH, "height": HEIGHT, "encoding": "rgb8", "iterations": args.iterations,
+        "warmup": args.warmup, "batch": args.batch, "variants": variants,
+        "devices": [str(d) for d in resolved], "cloud_colour": params.pointcloud_color,
+        "decimation": params.pointcloud_decimation, "min_range": params.min_range,
+        "max_range": params.max_range, "argv": list(sys.argv[1:] if argv is None else argv)}}
+    started = time.time()
+    if not args.ablation_only:
+        report["results"] = [
+            benchmark_config(v, d, iterations=args.iterations, warmup=args.warmup,
+                             batch=args.batch, checkpoint=args.checkpoint,
+                             cuda_graphs=not args.no_cuda_graphs and args.compile_mode is None,
+                             compile_mode=args.compile_mode, params=params)
+            for v in variants for d in resolved]
+    if not args.no_packing:
+        report["packing"] = compare_packing(colour=params.pointcloud_color)
+    if args.ablation or args.ablation_only:
+        report["ablation"] = [row for v in variants for d in resolved
+                              for row in ablate(v, d, iterations=args.iterations,
+                                                warmup=args.warmup, checkpoint=args.checkpoint,
+                                                compile_mode=args.compile_mode, params=params)]
+    report["machine"]["load_average_after"] = (
+        [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None)
+    report["elapsed_s"] = round(time.time() - started, 1)
+    table = markdown(report)
+    print(table, end="")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, allow_nan=True) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
