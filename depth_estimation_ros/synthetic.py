@@ -423,30 +423,43 @@ class _Faces:
     tint: np.ndarray  # (F, 3) float32
 
 
-def _box_frames(box: Box) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, float, float]]:
-    """(centre, normal, e1, e2, h1, h2) for the six faces of a box (outward normals)."""
-    c, s = math.cos(box.yaw), math.sin(box.yaw)
-    ax = np.array([c, s, 0.0])
-    ay = np.array([-s, c, 0.0])
-    az = np.array([0.0, 0.0, 1.0])
-    hx, hy, hz = (0.5 * v for v in box.size)
-    centre = np.asarray(box.center, dtype=np.float64)
-    return [
-        (centre + hx * ax, ax, ay, -az, hy, hz),
-        (centre - hx * ax, -ax, -ay, -az, hy, hz),
-        (centre + hy * ay, ay, -ax, -az, hx, hz),
-        (centre - hy * ay, -ay, ax, -az, hx, hz),
-        (centre + hz * az, az, ax, ay, hx, hy),
-        (centre - hz * az, -az, ax, -ay, hx, hy),
-    ]
+def _box_frames(boxes: Sequence[Box]) -> tuple[np.ndarray, ...]:
+    """Centre, outward normal, e1, e2 (each (6n, 3)) and half extents (6n, 2) of box faces.
+
+    Faces per box: +x, -x, +y, -y, +z, -z of the box's own (yawed) axes. Vertical faces
+    have e2 pointing down, so texture rows run top to bottom.
+    """
+    count = len(boxes)
+    centre = np.array([box.center for box in boxes], dtype=np.float64).reshape(count, 3)
+    half = np.array([box.size for box in boxes], dtype=np.float64).reshape(count, 3) / 2
+    yaw = np.array([box.yaw for box in boxes], dtype=np.float64)
+    zero, one = np.zeros(count), np.ones(count)
+    ax = np.stack([np.cos(yaw), np.sin(yaw), zero], 1)  # (n, 3)
+    ay = np.stack([-np.sin(yaw), np.cos(yaw), zero], 1)
+    az = np.stack([zero, zero, one], 1)
+    normal = np.stack([ax, -ax, ay, -ay, az, -az], 1)  # (n, 6, 3)
+    e1 = np.stack([ay, -ay, -ax, ax, ax, ax], 1)
+    e2 = np.stack([-az, -az, -az, -az, ay, -ay], 1)
+    hx, hy, hz = half[:, 0], half[:, 1], half[:, 2]
+    depth = np.stack([hx, hx, hy, hy, hz, hz], 1)  # (n, 6) half extent along the normal
+    h1 = np.stack([hy, hy, hx, hx, hx, hx], 1)
+    h2 = np.stack([hz, hz, hz, hz, hy, hy], 1)
+    centres = centre[:, None, :] + depth[..., None] * normal
+    return (
+        centres.reshape(-1, 3),
+        normal.reshape(-1, 3),
+        e1.reshape(-1, 3),
+        e2.reshape(-1, 3),
+        np.stack([h1, h2], -1).reshape(-1, 2),
+    )
 
 
-def _room_frames(size: Vec3) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, float, float]]:
-    """The six inner faces of the room box (normals pointing into the room)."""
+def _room_frames(size: Vec3) -> tuple[np.ndarray, ...]:
+    """The same arrays as :func:`_box_frames` for the room's six inner faces (normals in)."""
     lx, ly, lz = size
     x, y, z = np.eye(3)
     mid = np.array([lx, ly, lz]) / 2
-    return [
+    frames = [
         (mid * [0, 1, 1], x, -y, -z, ly / 2, lz / 2),
         (mid * [2, 1, 1], -x, y, -z, ly / 2, lz / 2),
         (mid * [1, 0, 1], y, x, -z, lx / 2, lz / 2),
@@ -454,6 +467,9 @@ def _room_frames(size: Vec3) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, f
         (mid * [1, 1, 0], z, x, y, lx / 2, ly / 2),  # floor
         (mid * [1, 1, 2], -z, x, -y, lx / 2, ly / 2),  # ceiling
     ]
+    return tuple(np.array([f[i] for f in frames], dtype=np.float64) for i in range(4)) + (
+        np.array([[f[4], f[5]] for f in frames], dtype=np.float64),
+    )
 
 
 def _build_faces(
@@ -464,45 +480,42 @@ def _build_faces(
     slots: Sequence[int],
 ) -> _Faces:
     wall, floor, ceiling = room_materials
-    frames = _room_frames(room_size)
-    face_materials = [wall, wall, wall, wall, floor, ceiling]
-    offsets: list[tuple[float, float]] = [(0.0, 0.0)] * _ROOM_FACES
-    for box in boxes:
-        frames.extend(_box_frames(box))
-        face_materials.extend([box.material] * 6)
-        offsets.extend([box.uv_offset] * 6)
-    count = len(frames)
-    centre = np.array([f[0] for f in frames]).reshape(count, 3)
-    normal = np.array([f[1] for f in frames]).reshape(count, 3)
-    e1 = np.array([f[2] for f in frames]).reshape(count, 3)
-    e2 = np.array([f[3] for f in frames]).reshape(count, 3)
-    half = np.array([[f[4], f[5]] for f in frames]).reshape(count, 2)
+    room = _room_frames(room_size)
+    boxed = _box_frames(boxes)
+    centre, normal, e1, e2, half = (
+        np.concatenate([r, b]) for r, b in zip(room, boxed, strict=True)
+    )
+    face_material = np.array(
+        [wall, wall, wall, wall, floor, ceiling]
+        + [box.material for box in boxes for _ in range(6)]
+    )
+    offsets = np.array(
+        [(0.0, 0.0)] * _ROOM_FACES + [box.uv_offset for box in boxes for _ in range(6)],
+        dtype=np.float64,
+    )
     signs = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], dtype=np.float64)
     corners = (
         centre[:, None, :]
         + signs[None, :, 0, None] * half[:, None, 0, None] * e1[:, None, :]
         + signs[None, :, 1, None] * half[:, None, 1, None] * e2[:, None, :]
-    )
-    u_coef = np.zeros((count, 4))
-    v_coef = np.zeros((count, 4))
-    tint = np.zeros((count, 3), dtype=np.float32)
-    texture_slot = np.zeros(count, dtype=np.intp)
-    for i in range(count):
-        material = materials[face_materials[i]]
-        h1, h2 = half[i]
-        if material.tile_size is None:  # stretch once over the face, just inside [0, 1)
-            scale1, scale2 = 0.9999 / (2 * h1), 0.9999 / (2 * h2)
-            off1 = off2 = 0.0
-        else:
-            scale1 = scale2 = 1.0 / material.tile_size
-            off1, off2 = offsets[i]
-        # u = ((P - c) . e1 + h1 + off1) * scale1, likewise v; the bias keeps it positive.
-        u_coef[i, :3] = e1[i] * scale1
-        u_coef[i, 3] = (h1 + off1 - centre[i] @ e1[i]) * scale1 + _UV_BIAS
-        v_coef[i, :3] = e2[i] * scale2
-        v_coef[i, 3] = (h2 + off2 - centre[i] @ e2[i]) * scale2 + _UV_BIAS
-        tint[i] = material.tint
-        texture_slot[i] = slots[face_materials[i]]
+    )  # (F, 4, 3)
+    tile = np.array(
+        [np.nan if m.tile_size is None else m.tile_size for m in materials], dtype=np.float64
+    )[face_material]
+    stretched = np.isnan(tile)[:, None]  # stretch the texture once over the face, inside [0, 1)
+    scale = np.where(stretched, 0.9999 / (2 * half), 1.0 / tile[:, None])  # (F, 2)
+    offsets = np.where(stretched, 0.0, offsets)
+    # u = ((P - c) . e1 + h1 + off1) * scale1, likewise v; the bias keeps them positive.
+    u_coef = np.concatenate([e1 * scale[:, :1], np.zeros((len(tile), 1))], 1)
+    v_coef = np.concatenate([e2 * scale[:, 1:], np.zeros((len(tile), 1))], 1)
+    u_coef[:, 3] = (half[:, 0] + offsets[:, 0] - np.einsum("fi,fi->f", centre, e1)) * scale[
+        :, 0
+    ] + _UV_BIAS
+    v_coef[:, 3] = (half[:, 1] + offsets[:, 1] - np.einsum("fi,fi->f", centre, e2)) * scale[
+        :, 1
+    ] + _UV_BIAS
+    tint = np.array([m.tint for m in materials], dtype=np.float32)[face_material]
+    texture_slot = np.asarray(slots, dtype=np.intp)[face_material]
     return _Faces(corners, normal, centre, e1, e2, half, u_coef, v_coef, texture_slot, tint)
 
 
@@ -552,12 +565,16 @@ def _pixel_rays(intrinsics: CameraIntrinsics) -> _Rays:
     return rays
 
 
-def _pack_rgba(texture: np.ndarray) -> np.ndarray:
-    """(T, T, 3) uint8 -> (T * T,) uint32 whose little-endian bytes are r, g, b, 255."""
+@functools.lru_cache(maxsize=128)
+def _packed_texture(kind: str, variant: int) -> np.ndarray:
+    """A texture as (T * T,) uint32 whose little-endian bytes are r, g, b, 255."""
+    texture = procedural_texture(kind, variant)
     rgba = np.empty(texture.shape[:2] + (4,), dtype=np.uint8)
     rgba[..., :3] = texture
     rgba[..., 3] = 255
-    return rgba.reshape(-1, 4).view("<u4").reshape(-1)
+    packed = rgba.reshape(-1, 4).view("<u4").reshape(-1)
+    packed.flags.writeable = False
+    return packed
 
 
 def _rows16(values: np.ndarray) -> np.ndarray:
@@ -668,9 +685,7 @@ class SyntheticScene:
                 keys.append(key)
             slots.append(keys.index(key))
         # Atlas of RGBA texels packed little-endian in uint32, (slots * T * T,).
-        self._atlas = np.concatenate(
-            [_pack_rgba(procedural_texture(kind, variant)) for kind, variant in keys]
-        )
+        self._atlas = np.concatenate([_packed_texture(kind, variant) for kind, variant in keys])
         self._faces = _build_faces(size, self.boxes, self.room_materials, self.materials, slots)
         faces = self._faces
         light = self.lighting.light_position
@@ -990,21 +1005,27 @@ def _default_path_radii(lx: float, ly: float) -> tuple[float, float]:
     )
 
 
-def _rect_corners(cx: float, cy: float, hx: float, hy: float, yaw: float) -> np.ndarray:
-    """(4, 2) corners of a yawed rectangle."""
+def _rect_corners(footprint: Footprint) -> list[tuple[float, float]]:
+    """Corners of a yawed rectangle (plain floats: this runs thousands of times per room)."""
+    cx, cy, hx, hy, yaw = footprint
     c, s = math.cos(yaw), math.sin(yaw)
-    local = np.array([[-hx, -hy], [hx, -hy], [hx, hy], [-hx, hy]])
-    return local @ np.array([[c, s], [-s, c]]) + np.array([cx, cy])
+    return [
+        (cx + c * x - s * y, cy + s * x + c * y)
+        for x, y in ((-hx, -hy), (hx, -hy), (hx, hy), (-hx, hy))
+    ]
 
 
 def _rects_overlap(a: Footprint, b: Footprint) -> bool:
     """Separating-axis test for two yawed rectangles."""
-    ca, cb = _rect_corners(*a), _rect_corners(*b)
+    if math.hypot(a[0] - b[0], a[1] - b[1]) > math.hypot(a[2], a[3]) + math.hypot(b[2], b[3]):
+        return False
+    ca, cb = _rect_corners(a), _rect_corners(b)
     for yaw in (a[4], b[4]):
         c, s = math.cos(yaw), math.sin(yaw)
-        for axis in (np.array([c, s]), np.array([-s, c])):
-            pa, pb = ca @ axis, cb @ axis
-            if pa.max() <= pb.min() or pb.max() <= pa.min():
+        for ux, uy in ((c, s), (-s, c)):
+            pa = [x * ux + y * uy for x, y in ca]
+            pb = [x * ux + y * uy for x, y in cb]
+            if max(pa) <= min(pb) or max(pb) <= min(pa):
                 return False
     return True
 
@@ -1227,12 +1248,10 @@ class _RoomBuilder:
 
     def _fits(self, footprint: Footprint, margin: float = 0.03) -> bool:
         """Whether a footprint lies in the room, clear of others and of the trajectory."""
-        corners = _rect_corners(*footprint)
         lx, ly, _ = self.size
-        if corners.min() < -1e-6 or corners[:, 0].max() > lx + 1e-6:
-            return False
-        if corners[:, 1].max() > ly + 1e-6:
-            return False
+        for x, y in _rect_corners(footprint):
+            if not (-1e-6 <= x <= lx + 1e-6 and -1e-6 <= y <= ly + 1e-6):
+                return False
         cx, cy, hx, hy, yaw = footprint
         grown = (cx, cy, hx + margin, hy + margin, yaw)
         if any(_rects_overlap(grown, other) for other in self.footprints):
