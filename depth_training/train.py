@@ -247,15 +247,26 @@ def build_optimizer(groups: list[dict], cfg: TrainConfig) -> torch.optim.Optimiz
                weight_decay=cfg.weight_decay)
 
 
-def lr_factor(cfg: TrainConfig, stage: str, epoch_progress: float) -> float:
-    """Schedule multiplier at ``epoch_progress`` (epochs done in the stage, fractional)."""
+def lr_factor(cfg: TrainConfig, stage: str, epoch_progress: float,
+              time_fraction: float = 0.0) -> float:
+    """Schedule multiplier.
+
+    Args:
+        cfg: the config (``schedule``, ``lr_milestones``, ``lr_decay``, ``epochs``).
+        stage: ``coarse`` or ``fine``.
+        epoch_progress: epochs done in the stage (fractional).
+        time_fraction: share of the stage's ``time_limit_min`` used so far; the cosine
+            schedule follows whichever of epochs and time is further along, so a stage cut
+            short by its time limit still ends at a low rate.
+    """
     if cfg.schedule == "constant":
         return 1.0
     if cfg.schedule == "step":
         passed = sum(1 for m in getattr(cfg.lr_milestones, stage) if epoch_progress >= m)
         return cfg.lr_decay**passed
     total = max(1, getattr(cfg.epochs, stage))
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, epoch_progress / total)))
+    t = min(1.0, max(epoch_progress / total, time_fraction))
+    return 0.5 * (1.0 + math.cos(math.pi * t))
 
 
 def _set_lr(opt: torch.optim.Optimizer, base: float, factor: float) -> None:
@@ -421,7 +432,8 @@ class StageState:
     best: float | None = None  # best validation value of best_metric
     best_epoch: int = -1
     bad_validations: int = 0  # validations since the last improvement
-    stopped_early: bool = False
+    stopped_early: bool = False  # by patience or by the time limit
+    elapsed_s: float = 0.0  # wall-clock seconds spent in this stage (training + validation)
 
 
 @dataclass
@@ -713,8 +725,12 @@ class Trainer:
             log.info(f"stage {stage}: {epochs} epochs, {n_train} trainable parameters, "
                      f"{len(self.train_ds)} train / {len(self.val_ds)} val images, "
                      f"{self.dist.world_size} process(es), device {self.device}")
-        stage_start = time.monotonic()
+        self._tick = time.monotonic()
+        self._last_lr = base_lr
         while st.epoch < epochs and not st.stopped_early:
+            if self._time_fraction(stage) >= 1.0:
+                st.stopped_early = True
+                break
             epoch = st.epoch
             self.train_ds.set_epoch(epoch)
             sampler.set_epoch(epoch)
@@ -726,7 +742,7 @@ class Trainer:
             row: dict[str, Any] = {
                 "epoch": st.epoch, "stage": stage, "step": self.state.global_step,
                 "train_loss": train_loss,
-                "lr": base_lr * lr_factor(cfg, stage, float(epoch)),
+                "lr": self._last_lr,
             }
             if st.epoch % cfg.val_every == 0 or st.epoch == epochs:
                 result = None
@@ -745,14 +761,29 @@ class Trainer:
                     log.info(f"{stage} epoch {st.epoch}/{epochs}: train {train_loss:.4f}, "
                              f"val {result['val_loss']:.4f}, delta1 {result['delta1']:.3f}, "
                              f"rmse {result['rmse']:.3f}{' (best)' if improved else ''}")
-            limit = getattr(cfg.time_limit_min, stage)
-            if limit and time.monotonic() - stage_start > 60.0 * limit and st.epoch < epochs:
-                st.stopped_early = True
-                if self.main:
-                    log.info(f"stage {stage} reached its time limit of {limit:g} min after "
-                             f"epoch {st.epoch}")
+            self._time_fraction(stage)  # count the validation time too
             self._log_row(row)
             self._save("last.pt", stage, optimizer=optimizer)
+
+    def _time_fraction(self, stage: str) -> float:
+        """Add the time since the last call to the stage; return the share of its limit used.
+
+        With a limit under DDP the ranks agree on the largest elapsed time, so they change
+        the learning rate and stop at the same step.
+        """
+        st = self.state.stage_state(stage)
+        now = time.monotonic()
+        st.elapsed_s += now - self._tick
+        self._tick = now
+        limit = getattr(self.cfg.time_limit_min, stage)
+        if not limit:
+            return 0.0
+        if self.dist.enabled:
+            t = torch.tensor([st.elapsed_s], dtype=torch.float64, device=(
+                self.device if self.device.type == "cuda" else "cpu"))
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            st.elapsed_s = float(t.item())
+        return st.elapsed_s / (60.0 * limit)
 
     def _early_stopping(self, st: StageState, result: dict[str, float]) -> bool:
         """Update the stage's early-stopping state; True if this validation is the best."""
@@ -786,8 +817,17 @@ class Trainer:
         bar = tqdm(total=steps, initial=st.step_in_epoch, desc=f"{stage} {epoch + 1}/{epochs}",
                    disable=not (self.main and cfg.progress), leave=False, dynamic_ncols=True)
         for batch in loader:
-            factor = lr_factor(cfg, stage, epoch + st.step_in_epoch / max(1, steps))
+            time_fraction = self._time_fraction(stage)
+            if time_fraction >= 1.0:
+                st.stopped_early = True
+                if self.main:
+                    log.info(f"stage {stage} reached its time limit of "
+                             f"{getattr(cfg.time_limit_min, stage):g} min in epoch {epoch + 1}")
+                break
+            factor = lr_factor(cfg, stage, epoch + st.step_in_epoch / max(1, steps),
+                               time_fraction)
             _set_lr(optimizer, base_lr, factor)
+            self._last_lr = base_lr * factor
             x = batch["image"].to(self.device, non_blocking=True)  # (B, 3, h, w) normalised
             x = x.contiguous(memory_format=self.memory_format)
             target = batch["depth"].to(self.device, non_blocking=True)  # (B, 1, h, w) metres

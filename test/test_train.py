@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from depth_training.config import ConfigError, load_config
 from depth_training.train import main
@@ -187,7 +188,8 @@ def test_bad_input_is_one_clear_error(case: str, tmp_path: Path,
 def test_config_overrides_are_typed_and_checked() -> None:
     cfg = load_config(CONFIG, ["epochs.fine=7", "lr.fine=1e-4", "lr_milestones.coarse=[3, 5]",
                                "augment.enabled=false", "data.synthetic_val_seed=99"])
-    assert cfg.epochs.fine == 7 and cfg.epochs.coarse == 12  # the file's value is kept
+    in_file = yaml.safe_load(CONFIG.read_text())["epochs"]["coarse"]
+    assert cfg.epochs.fine == 7 and cfg.epochs.coarse == in_file  # the file's value is kept
     assert cfg.lr.fine == pytest.approx(1e-4) and cfg.lr_milestones.coarse == [3, 5]
     assert cfg.augment["enabled"] is False and cfg.data.synthetic_val_seed == 99
     with pytest.raises(ConfigError, match="stage must be one of"):
@@ -259,3 +261,20 @@ def test_mid_epoch_resume_skips_the_batches_already_trained(tmp_path: Path) -> N
     last = torch.load(run / "last.pt", weights_only=True)
     assert last["training"]["step"] == 4 and last["training"]["epoch"] == 1
     assert [(r["epoch"], r["step"]) for r in _rows(run)] == [("1", "4")]
+
+
+def test_time_limit_ends_the_stage_mid_epoch_and_anneals(tmp_path: Path) -> None:
+    from depth_training.train import lr_factor
+
+    cos = load_config(CONFIG, ["schedule=cosine", "epochs.coarse=4"])
+    assert lr_factor(cos, "coarse", 0.4, time_fraction=0.5) == pytest.approx(0.5)
+    assert lr_factor(cos, "coarse", 0.4, time_fraction=1.0) == pytest.approx(0.0)
+    run = tmp_path / "run"
+    # 1e-5 min = 0.6 ms: the limit is hit within the first epoch (of 3 × 2 steps)
+    assert main(["--config", str(CONFIG), "--out", str(run), "stage=coarse", "epochs.coarse=3",
+                 "time_limit_min.coarse=1e-5", *_synthetic(), *TINY_MODEL, *FAST]) == 0
+    rows = _rows(run)
+    assert len(rows) == 1 and rows[0]["epoch"] == "1" and int(rows[0]["step"]) < 2
+    assert np.isfinite(float(rows[0]["val_loss"])) and (run / "best.pt").is_file()
+    st = torch.load(run / "last.pt", weights_only=True)["training"]["run_state"]
+    assert st["stages"]["coarse"]["stopped_early"] is True
