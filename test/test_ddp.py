@@ -39,6 +39,7 @@ def test_two_process_ddp_trains_and_only_rank0_writes(tmp_path: Path) -> None:
         "model.variant=compact", "model.compact_width=8", "model.scale2_channels=8",
         "model.scale3_channels=8", "progress=false", "tensorboard=false", "num_workers=0",
         "threads=1", "device=cpu", "amp=off",
+        "time_limit_min.coarse=30",  # not reached; exercises the ranks' shared clock
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
