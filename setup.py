@@ -37,7 +37,7 @@ setup(
         "h5py>=3.8",
         "opencv-python-headless>=4.8,<5",  # <5: opencv 5 type codes break cv_bridge
         "cyclonedds==11.0.1",
-        "rosbags>=0.10,<0.12",
+        "rosbags>=0.11,<0.12",
     ],
     extras_require={
         # launch_testing's pytest plugin breaks under pytest 9

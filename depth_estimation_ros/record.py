@@ -3,7 +3,7 @@
     python -m depth_estimation_ros.record --out DIR [--count N] [--duration S]
         [--save-every N] [--json summary.json] [--depth-topic /depth/image]
         [--info-topic /depth/camera_info] [--points-topic /depth/points]
-        [--reliability best_effort] [--durability volatile] [--history-depth 5]
+        [--reliability reliable] [--durability volatile] [--history-depth 5]
 
 Subscribes ``/depth/image`` (32FC1 metres or 16UC1 millimetres), its sibling CameraInfo and
 ``/depth/points``; every ``--save-every``-th depth image is written as
@@ -323,8 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vmin", type=float, default=None, help="colour scale start, metres")
     p.add_argument("--vmax", type=float, default=None, help="colour scale end, metres")
     p.add_argument("--cmap", default=DEFAULT_CMAP, help="matplotlib colormap (turbo, viridis)")
-    p.add_argument("--reliability", default="best_effort", choices=("best_effort", "reliable"),
-                   help="subscription reliability (best_effort matches every publisher)")
+    p.add_argument("--reliability", default="reliable", choices=("best_effort", "reliable"),
+                   help="subscription reliability (default reliable, as the node publishes: "
+                        "multi-MB clouds then arrive whole; best_effort also matches "
+                        "best-effort publishers but loses clouds whose fragments overflow "
+                        "the socket buffer)")
     p.add_argument("--durability", default="volatile", choices=("volatile", "transient_local"),
                    help="subscription durability")
     p.add_argument("--history-depth", type=int, default=5, help="subscription KEEP_LAST depth")
