@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -582,9 +583,38 @@ def _rows16(values: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=np.float32).view(np.complex128).reshape(-1)
 
 
-def _gather_rows(table: np.ndarray, face_id: np.ndarray) -> np.ndarray:
-    """Rows of a :func:`_rows16` table for every pixel: (H, W, 4) float32."""
-    return np.take(table, face_id).view(np.float32).reshape(face_id.shape + (4,))
+class _Workspace:
+    """Scratch images reused from frame to frame.
+
+    Allocating fresh multi-megabyte temporaries every frame costs more in page faults than
+    the arithmetic does, so the renderer writes into these with ``out=``.
+    """
+
+    def __init__(self, height: int, width: int) -> None:
+        shape = (height, width)
+        self.inv_depth = np.empty(shape, dtype=np.float32)  # 1/m
+        self.face_id = np.empty(shape, dtype=np.intp)
+        self.f32 = [np.empty(shape, dtype=np.float32) for _ in range(3)]
+        self.mask = [np.empty(shape, dtype=bool) for _ in range(2)]
+        self.i32 = [np.empty(shape, dtype=np.int32) for _ in range(2)]
+        self.rows16 = [np.empty(shape, dtype=np.complex128) for _ in range(2)]  # _rows16 items
+        self.u32 = np.empty(shape, dtype=np.uint32)
+
+
+_THREAD_STATE = threading.local()
+
+
+def _workspace(height: int, width: int) -> _Workspace:
+    """This thread's workspace for a resolution (a few resolutions are kept)."""
+    cache: dict[tuple[int, int], _Workspace] | None = getattr(_THREAD_STATE, "workspaces", None)
+    if cache is None:
+        cache = _THREAD_STATE.workspaces = {}
+    work = cache.get((height, width))
+    if work is None:
+        if len(cache) >= 4:
+            cache.clear()
+        work = cache[(height, width)] = _Workspace(height, width)
+    return work
 
 
 def _resolve_intrinsics(
@@ -695,23 +725,18 @@ class SyntheticScene:
         sun = np.asarray(self.lighting.sun_direction, dtype=np.float64)
         sun = sun / np.linalg.norm(sun)
         # Per-face shading constants, 4 float32 per row, gathered per pixel in one go:
-        # (point-light plane distance (m, >= 0), ambient + directional, texel base, 0).
+        # (point-light plane distance (m, >= 0), ambient + directional, texel base as int32
+        # bits, 0).
         # On face f every point P has n.P = n.c, so n.(light - P) is constant per face.
         light_plane = np.einsum("fi,fi->f", self._light - faces.center, faces.normal)
         flat = self.lighting.ambient + self.lighting.sun_strength * np.clip(
             -(faces.normal @ sun), 0.0, None
         )
-        self._face_light = _rows16(
-            np.stack(
-                [
-                    np.clip(light_plane, 0.0, None),
-                    flat,
-                    faces.texture_slot * float(TEXTURE_SIZE * TEXTURE_SIZE),
-                    np.zeros(len(flat)),
-                ],
-                axis=1,
-            )
-        )
+        face_light = np.zeros((len(flat), 4), dtype=np.float32)
+        face_light[:, 0] = np.clip(light_plane, 0.0, None)
+        face_light[:, 1] = flat
+        face_light.view(np.int32)[:, 2] = faces.texture_slot * TEXTURE_SIZE * TEXTURE_SIZE
+        self._face_light = _rows16(face_light)
         self._face_tint = _rows16(np.concatenate([faces.tint, np.zeros((len(flat), 1))], 1))
 
     # ------------------------------------------------------------------ construction
@@ -787,39 +812,38 @@ class SyntheticScene:
                 f"[0, {self.room_size[2]}]."
             )
         rotation = pose.world_from_optical()
-        inv_depth, face_id = self._rasterise(origin, rotation, camera)
-        depth = np.reciprocal(inv_depth)  # (H, W) metres
-        rgb = self._shade(origin, rotation, camera, depth, face_id)
+        work = _workspace(camera.height, camera.width)
+        self._rasterise(origin, rotation, camera, work)
+        depth = np.reciprocal(work.inv_depth)  # (H, W) metres, a fresh array for the caller
+        rgb = self._shade(origin, rotation, camera, depth, work)
         return SyntheticFrame(rgb=rgb, depth=depth, intrinsics=camera, pose=pose)
 
     def _rasterise(
-        self, origin: np.ndarray, rotation: np.ndarray, camera: CameraIntrinsics
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Inverse depth (H, W) float32 1/m and the visible face index (H, W) int32."""
+        self, origin: np.ndarray, rotation: np.ndarray, camera: CameraIntrinsics, work: _Workspace
+    ) -> None:
+        """Fill ``work.inv_depth`` (1/m) and ``work.face_id`` with the nearest surfaces."""
         faces = self._faces
         rays = _pixel_rays(camera)
-        xr, yr = rays.xr, rays.yr
-        height, width = camera.height, camera.width
         # Signed distance of the camera to every face plane; > 0 means the face is seen
         # from its front. The room faces always are (the camera is inside).
         dist = np.einsum("fi,fi->f", origin - faces.center, faces.normal)
         # A ray D = R (xr, yr, 1) hits plane f at t = dist / -(n . D), so 1/t, the inverse
         # depth, is the linear form -(R^T n) / dist applied to (xr, yr, 1).
         w_room = -(faces.normal[:_ROOM_FACES] @ rotation) / dist[:_ROOM_FACES, None]  # (6, 3)
-        row_terms = (w_room[:, 1, None] * yr).astype(np.float32)  # (6, H)
-        col_terms = (w_room[:, 0, None] * xr + w_room[:, 2, None]).astype(np.float32)  # (6, W)
-        inv_depth = np.add(row_terms[0][:, None], col_terms[0][None, :])
-        face_id = np.zeros((height, width), dtype=np.int32)
-        candidate = np.empty_like(inv_depth)
-        closer = np.empty(inv_depth.shape, dtype=bool)
+        row_terms = (w_room[:, 1, None] * rays.yr).astype(np.float32)[:, :, None]  # (6, H, 1)
+        col_terms = (w_room[:, 0, None] * rays.xr + w_room[:, 2, None]).astype(np.float32)
+        inv_depth, face_id = work.inv_depth, work.face_id
+        candidate, closer = work.f32[0], work.mask[0]
+        # The camera is inside the room: the exit face is the one with the largest 1/z.
+        np.add(row_terms[0], col_terms[0], out=inv_depth)
+        face_id.fill(0)
         for f in range(1, _ROOM_FACES):
-            np.add(row_terms[f][:, None], col_terms[f][None, :], out=candidate)
+            np.add(row_terms[f], col_terms[f], out=candidate)
             np.greater(candidate, inv_depth, out=closer)
             np.maximum(inv_depth, candidate, out=inv_depth)
             np.copyto(face_id, f, where=closer)
         if len(dist) > _ROOM_FACES:
-            self._rasterise_boxes(origin, rotation, camera, dist, inv_depth, face_id)
-        return inv_depth, face_id
+            self._rasterise_boxes(origin, rotation, camera, dist, work)
 
     def _rasterise_boxes(
         self,
@@ -827,26 +851,22 @@ class SyntheticScene:
         rotation: np.ndarray,
         camera: CameraIntrinsics,
         dist: np.ndarray,
-        inv_depth: np.ndarray,
-        face_id: np.ndarray,
+        work: _Workspace,
     ) -> None:
-        """Z-buffer every front-facing box face into ``inv_depth`` / ``face_id`` in place."""
+        """Z-buffer every front-facing box face into the workspace, in place."""
         faces = self._faces
         rays = _pixel_rays(camera)
-        xr, yr = rays.xr, rays.yr
         height, width = camera.height, camera.width
         index = np.flatnonzero(dist[_ROOM_FACES:] > 1e-9) + _ROOM_FACES
         if index.size == 0:
             return
         # Corners in the optical frame: (n, 4, 3) metres.
         corners = (faces.corners[index] - origin) @ rotation
-        z = corners[..., 2]
-        in_front = z >= _NEAR
-        keep = np.flatnonzero(in_front.any(axis=1))
+        in_front = corners[..., 2] >= _NEAR
         rects: list[tuple[int, int, int, int]] = []
         nearest: list[float] = []
         kept: list[int] = []
-        for k in keep:
+        for k in np.flatnonzero(in_front.any(axis=1)):
             polygon = corners[k] if in_front[k].all() else _clip_near(corners[k])
             pz = polygon[:, 2]
             u = camera.fx * polygon[:, 0] / pz + camera.cx
@@ -873,21 +893,27 @@ class SyntheticScene:
         h1 = faces.half[ids, 0, None]
         h2 = faces.half[ids, 1, None]
         forms = np.stack([w, h1 * w - s1, h1 * w + s1, h2 * w - s2, h2 * w + s2], axis=1)
-        col_terms = (forms[..., 0, None] * xr + forms[..., 2, None]).astype(np.float32)
-        row_terms = (forms[..., 1, None] * yr).astype(np.float32)
+        col_terms = (forms[..., 0, None] * rays.xr + forms[..., 2, None]).astype(np.float32)
+        row_terms = (forms[..., 1, None] * rays.yr).astype(np.float32)
         row_terms[:, 1:] *= -1.0  # edges test col >= -row with one comparison
-        for n in np.argsort(-np.asarray(nearest), kind="stable"):
+        inv_depth, face_id = work.inv_depth, work.face_id
+        for n in np.argsort(-np.asarray(nearest), kind="stable"):  # nearest faces first
             r0, r1, c0, c1 = rects[n]
             depth_view = inv_depth[r0:r1, c0:c1]
             if nearest[n] < depth_view.min():
                 continue  # everything here is already closer than this face can be
             cols, rows = col_terms[n, :, c0:c1], row_terms[n, :, r0:r1, None]
-            candidate = rows[0] + cols[0]
-            mask = candidate > depth_view
-            for edge in range(1, 5):
-                mask &= cols[edge] >= rows[edge]
+            shape = (r1 - r0, c1 - c0)
+            candidate = work.f32[0][: shape[0], : shape[1]]
+            mask = work.mask[0][: shape[0], : shape[1]]
+            edge = work.mask[1][: shape[0], : shape[1]]
+            np.add(rows[0], cols[0], out=candidate)
+            np.greater(candidate, depth_view, out=mask)
+            for k in range(1, 5):
+                np.greater_equal(cols[k], rows[k], out=edge)
+                mask &= edge
             np.copyto(depth_view, candidate, where=mask)
-            np.copyto(face_id[r0:r1, c0:c1], ids[n], where=mask, casting="unsafe")
+            np.copyto(face_id[r0:r1, c0:c1], ids[n], where=mask)
 
     def _shade(
         self,
@@ -895,9 +921,9 @@ class SyntheticScene:
         rotation: np.ndarray,
         camera: CameraIntrinsics,
         depth: np.ndarray,
-        face_id: np.ndarray,
+        work: _Workspace,
     ) -> np.ndarray:
-        """Textured, lit colour (H, W, 3) uint8 of the visible surfaces.
+        """Textured, lit colour (H, W, 3) uint8 of the surfaces in ``work.face_id``.
 
         Everything is written as per-face linear forms in the ray ``(xr, yr, 1)`` and the
         depth z, so each pixel needs only a few gathers of per-face rows: with the hit point
@@ -908,58 +934,73 @@ class SyntheticScene:
         lighting = self.lighting
         rays = _pixel_rays(camera)
         col, row = rays.col, rays.row  # (1, W), (H, 1)
-        fid = face_id.astype(np.intp)
+        shape = depth.shape
+        fid = work.face_id
+        rows16, coord, scratch = work.rows16[0], work.f32[0], work.f32[1]
+        texel, index = work.i32
 
-        def coordinate_forms(coef: np.ndarray) -> np.ndarray:
-            """(F, 4) texture-coordinate coefficients -> 16-byte rows of (a, b, c, k)."""
+        # Texture lookup: nearest texel, repeating; texel = base + (v_i << bits) | u_i.
+        texel.fill(0)
+        for shift, coef in ((0, faces.u_coef), (_TEX_BITS, faces.v_coef)):
             along = coef[:, :3] @ rotation  # (F, 3) on (xr, yr, 1)
-            return _rows16(
+            table = _rows16(
                 np.concatenate([along, (coef[:, :3] @ origin + coef[:, 3])[:, None]], 1)
             )
-
-        texel = np.zeros(face_id.shape, dtype=np.int32)
-        for shift, coef in ((0, faces.u_coef), (_TEX_BITS, faces.v_coef)):
-            form = _gather_rows(coordinate_forms(coef), fid)  # (H, W, 4)
-            coord = form[..., 0] * col
-            coord += form[..., 1] * row
+            np.take(table, fid, out=rows16, mode="clip")  # (H, W) rows (a, b, c, k)
+            form = rows16.view(np.float32).reshape(shape + (4,))
+            np.multiply(form[..., 0], col, out=coord)
+            np.multiply(form[..., 1], row, out=scratch)
+            coord += scratch
             coord += form[..., 2]
             coord *= depth
             coord += form[..., 3]
             coord *= np.float32(TEXTURE_SIZE)  # texels, positive thanks to the bias
-            index = coord.astype(np.int32)
+            np.copyto(index, coord, casting="unsafe")
             index &= TEXTURE_SIZE - 1
             if shift:
                 index <<= shift
             texel |= index
-        light = _gather_rows(self._face_light, fid)  # (H, W, 4)
-        texel += light[..., 2].astype(np.int32)
-        albedo = np.take(self._atlas, texel).view(np.uint8).reshape(face_id.shape + (4,))
+        light = work.rows16[1]
+        np.take(self._face_light, fid, out=light, mode="clip")
+        light_f32 = light.view(np.float32).reshape(shape + (4,))
+        texel += light.view(np.int32).reshape(shape + (4,))[..., 2]  # the texture's base
+        albedo = work.u32
+        np.take(self._atlas, texel, out=albedo, mode="clip")
+        albedo_u8 = albedo.view(np.uint8).reshape(shape + (4,))  # r, g, b, 255
 
         # Squared distance to the point light, |l - o - z D|^2 = c - 2 z (l - o).D + z^2 |D|^2.
         to_light = self._light - origin
-        along = to_light @ rotation  # (l - o) . D as a form on (xr, yr, 1)
-        twice_dot = (np.float32(2 * along[0]) * col + np.float32(2 * along[2])) + np.float32(
-            2 * along[1]
-        ) * row
-        dist2 = depth * rays.norm2
-        dist2 -= twice_dot
+        along = 2.0 * (to_light @ rotation)  # 2 (l - o) . D as a form on (xr, yr, 1)
+        dist2, shade = work.f32[0], work.f32[2]
+        np.add(
+            np.float32(along[0]) * col + np.float32(along[2]),
+            np.float32(along[1]) * row,
+            out=scratch,
+        )
+        np.multiply(depth, rays.norm2, out=dist2)
+        dist2 -= scratch
         dist2 *= depth
         dist2 += np.float32(to_light @ to_light)
         np.maximum(dist2, np.float32(1e-6), out=dist2)
         # Lambert n.(l - P) / |l - P| (n.(l - P) is constant per face), falloff I / (1 + d^2/f^2).
-        shade = light[..., 0] / np.sqrt(dist2)
+        np.sqrt(dist2, out=shade)
+        np.divide(light_f32[..., 0], shade, out=shade)
         dist2 *= np.float32(1.0 / lighting.light_falloff**2)
         dist2 += np.float32(1.0)
         shade *= np.float32(lighting.light_intensity)
         shade /= dist2
-        shade += light[..., 1]
+        shade += light_f32[..., 1]
         if lighting.vignette:
-            shade *= np.float32(1.0) - np.float32(lighting.vignette) * rays.radius2
-        tint = _gather_rows(self._face_tint, fid)  # (H, W, 4)
-        rgb = np.empty(face_id.shape + (3,), dtype=np.uint8)
-        channel = np.empty(face_id.shape, dtype=np.float32)
+            np.multiply(rays.radius2, np.float32(-lighting.vignette), out=scratch)
+            scratch += np.float32(1.0)
+            shade *= scratch
+        tint = rows16
+        np.take(self._face_tint, fid, out=tint, mode="clip")
+        tint_f32 = tint.view(np.float32).reshape(shape + (4,))
+        rgb = np.empty(shape + (3,), dtype=np.uint8)
+        channel = scratch
         for c in range(3):  # per channel: contiguous temporaries are faster than (H, W, 3)
-            np.multiply(albedo[..., c], tint[..., c], out=channel)
+            np.multiply(albedo_u8[..., c], tint_f32[..., c], out=channel)
             channel *= shade
             np.minimum(channel, np.float32(255.0), out=channel)
             rgb[..., c] = channel
