@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -232,3 +233,18 @@ def test_textures_and_lighting_show_in_the_image() -> None:
     # A flat-textured (paint) ceiling still varies with light falloff and vignette.
     up = scene.render(CameraPose((1.0, 2.5, 1.4), yaw=0.0, pitch=-1.2), 160, 120)
     assert up.rgb.astype(np.float64).std() > 3
+
+
+def test_frames_own_their_arrays_and_threads_render_independently() -> None:
+    scene = SyntheticScene.random(6)
+    poses = [scene.trajectory_pose(t) for t in (0.0, 7.0, 14.0, 21.0)]
+    sequential = [scene.render(pose, 96, 72) for pose in poses]
+    kept = sequential[0].depth.copy(), sequential[0].rgb.copy()
+    scene.render(poses[1], 96, 72)  # reuses this thread's scratch buffers
+    np.testing.assert_array_equal(sequential[0].depth, kept[0])
+    np.testing.assert_array_equal(sequential[0].rgb, kept[1])
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        threaded = list(pool.map(lambda pose: scene.render(pose, 96, 72), poses * 2))
+    for frame, expected in zip(threaded, sequential * 2, strict=True):
+        np.testing.assert_array_equal(frame.depth, expected.depth)
+        np.testing.assert_array_equal(frame.rgb, expected.rgb)
