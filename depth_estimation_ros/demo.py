@@ -122,10 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     summary_path = out / "summary.json"
     if code == 0 and summary_path.exists():
         summary = json.loads(summary_path.read_text())
-        pngs = sorted(out.glob("*.png"))
-        plys = sorted(out.glob("*.ply"))
-        print(f"\ndemo: done. {len(pngs)} depth PNG(s), {len(plys)} PLY cloud(s) in {out}")
-        print("demo: summary " + json.dumps(summary, sort_keys=True))
+        lat = summary.get("latency_ms", {})
+        image = summary.get("image", {})
+        print(f"\ndemo: {summary.get('images', 0)} depth images "
+              f"({image.get('width')}x{image.get('height')} {image.get('encoding')}, frame "
+              f"{image.get('frame_id')!r}) at {summary.get('rate_hz', 0):.1f} Hz, camera-to-depth "
+              f"latency p50 {lat.get('p50', float('nan')):.0f} ms, p95 "
+              f"{lat.get('p95', float('nan')):.0f} ms; {summary.get('clouds', 0)} point clouds")
+        files = summary.get("saved_png", []) + summary.get("saved_ply", [])
+        print(f"demo: wrote {', '.join(files)} and summary.json to {out}")
     elif code == 0:
         code = 1
         print("demo: the recorder wrote no summary", flush=True)
