@@ -568,12 +568,12 @@ def _pixel_rays(intrinsics: CameraIntrinsics) -> _Rays:
 
 @functools.lru_cache(maxsize=128)
 def _packed_texture(kind: str, variant: int) -> np.ndarray:
-    """A texture as (T * T,) uint32 whose little-endian bytes are r, g, b, 255."""
+    """A texture as (T * T,) uint32 whose bytes in memory are r, g, b, 255."""
     texture = procedural_texture(kind, variant)
     rgba = np.empty(texture.shape[:2] + (4,), dtype=np.uint8)
     rgba[..., :3] = texture
     rgba[..., 3] = 255
-    packed = rgba.reshape(-1, 4).view("<u4").reshape(-1)
+    packed = rgba.reshape(-1, 4).view(np.uint32).reshape(-1)
     packed.flags.writeable = False
     return packed
 
@@ -621,7 +621,9 @@ def _resolve_intrinsics(
     width: int | None, height: int | None, intrinsics: CameraIntrinsics | None
 ) -> CameraIntrinsics:
     if intrinsics is None:
-        return CameraIntrinsics.nyu_kinect(width or 640, height or 480)
+        return CameraIntrinsics.nyu_kinect(
+            640 if width is None else width, 480 if height is None else height
+        )
     if (width is not None and width != intrinsics.width) or (
         height is not None and height != intrinsics.height
     ):
@@ -706,7 +708,7 @@ class SyntheticScene:
         self.default_pose = default_pose or CameraPose(
             (lx / 2, ly / 2, min(1.5, lz / 2)), yaw=0.0, pitch=0.0
         )
-        # Texture atlas: one slot per distinct (kind, variant), flattened to (slots*T*T, 3).
+        # Texture atlas: one slot of T * T texels per distinct (kind, variant).
         keys: list[tuple[str, int]] = []
         slots: list[int] = []
         for material in self.materials:
@@ -714,7 +716,7 @@ class SyntheticScene:
             if key not in keys:
                 keys.append(key)
             slots.append(keys.index(key))
-        # Atlas of RGBA texels packed little-endian in uint32, (slots * T * T,).
+        # (slots * T * T,) uint32, each the four bytes r, g, b, 255.
         self._atlas = np.concatenate([_packed_texture(kind, variant) for kind, variant in keys])
         self._faces = _build_faces(size, self.boxes, self.room_materials, self.materials, slots)
         faces = self._faces
