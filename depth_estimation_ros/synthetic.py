@@ -30,6 +30,7 @@ import numpy as np
 from depth_estimation_ros.camera import CameraIntrinsics
 
 __all__ = [
+    "ROOM_KINDS",
     "TEXTURE_KINDS",
     "TEXTURE_SIZE",
     "Box",
