@@ -180,12 +180,14 @@ def read_metrics_csv(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
             cols[name] = np.array([_float(r.get(name)) for r in rows])
     if "epoch" in cols and np.isfinite(cols["epoch"]).any():
         x = cols["epoch"].copy()
+        stages = cols.get("stage", np.array([""] * len(rows)))
         offset, prev = 0.0, -math.inf
         for i, e in enumerate(cols["epoch"]):
             if not math.isfinite(e):
                 x[i] = prev + offset if math.isfinite(prev) else 0.0
                 continue
-            if e < prev:
+            new_stage = i > 0 and stages[i] != stages[i - 1]
+            if e < prev or (new_stage and e <= prev):
                 offset += prev - e + 1
             x[i], prev = e + offset, e
         cols["x"] = x
@@ -222,19 +224,29 @@ def training_curves(csv_path: str | os.PathLike[str], path: str | os.PathLike[st
         st = cols["stage"]
         boundaries = [(float(x[i]), str(st[i])) for i in range(len(st))
                       if st[i] and (i == 0 or st[i] != st[i - 1])]
+    # one line segment per stage: the stages optimise different outputs, so their losses
+    # are not one curve
+    stage_ids = np.zeros(len(x), dtype=int)
+    if "stage" in cols:
+        st = cols["stage"]
+        stage_ids = np.cumsum([0] + [int(st[i] != st[i - 1]) for i in range(1, len(st))])
     for ax, (names, label) in zip(axes, groups, strict=True):
-        for name in names:
+        for k, name in enumerate(names):
             ok = np.isfinite(cols[name])
-            ax.plot(x[ok], cols[name][ok], marker="." if ok.sum() < 30 else None, label=name,
-                    drawstyle="steps-post" if name == "lr" else "default")
+            for seg in np.unique(stage_ids):
+                sel = ok & (stage_ids == seg)
+                ax.plot(x[sel], cols[name][sel], color=f"C{k}", label=name if seg == 0 else None,
+                        marker="." if ok.sum() < 30 else None,
+                        drawstyle="steps-post" if name == "lr" else "default")
         values = np.concatenate([cols[n][np.isfinite(cols[n])] for n in names])
         if label in ("loss", "learning rate") and values.size and (values > 0).all():
             ax.set_yscale("log")
         for i, (bx, stage) in enumerate(boundaries):
             if i > 0:
                 ax.axvline(bx, color="grey", ls="--", lw=0.8)
+            last = bx >= np.nanmax(x)
             ax.annotate(stage, (bx, 1.0), xycoords=("data", "axes fraction"), fontsize=7,
-                        va="top", ha="left", color="grey")
+                        va="top", ha="right" if last and i > 0 else "left", color="grey")
         ax.set_xlabel("epoch" if "epoch" in cols else "log row")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

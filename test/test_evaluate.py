@@ -212,3 +212,7 @@ def test_metrics_csv_reader_handles_stages_and_gaps(run_dir: Path) -> None:
     cols = read_metrics_csv(run_dir / "metrics.csv")
     assert cols["x"].tolist() == [0, 1, 2, 3, 4]  # the fine stage continues after coarse
     assert math.isnan(cols["val_loss"][1]) and cols["stage"][3] == "fine"
+    one_based = run_dir.parent / "one_based.csv"  # as train.py writes: epochs from 1 per stage
+    one_based.write_text("epoch,stage,step,train_loss\n1,coarse,2,0.5\n2,coarse,4,0.4\n"
+                         "1,fine,6,0.3\n", encoding="utf-8")
+    assert read_metrics_csv(one_based)["x"].tolist() == [1, 2, 3]
