@@ -169,10 +169,11 @@ def _broadcast(obj: Any, info: DistInfo) -> Any:
     return box[0]
 
 
-def _all_sum(values: list[float], info: DistInfo) -> list[float]:
+def _all_sum(values: list[float], info: DistInfo, device: torch.device) -> list[float]:
+    """Element-wise sum over ranks (on the device: nccl reduces CUDA tensors only)."""
     if not info.enabled:
         return values
-    t = torch.tensor(values, dtype=torch.float64)
+    t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return t.tolist()
 
@@ -779,8 +780,7 @@ class Trainer:
         if not limit:
             return 0.0
         if self.dist.enabled:
-            t = torch.tensor([st.elapsed_s], dtype=torch.float64, device=(
-                self.device if self.device.type == "cuda" else "cpu"))
+            t = torch.tensor([st.elapsed_s], dtype=torch.float64, device=self.device)
             dist.all_reduce(t, op=dist.ReduceOp.MAX)
             st.elapsed_s = float(t.item())
         return st.elapsed_s / (60.0 * limit)
@@ -863,7 +863,7 @@ class Trainer:
             if st.step_in_epoch >= steps:
                 break
         bar.close()
-        total, count = _all_sum([loss_sum, float(n)], self.dist)
+        total, count = _all_sum([loss_sum, float(n)], self.dist, self.device)
         return total / count if count else math.nan
 
 
