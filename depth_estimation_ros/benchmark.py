@@ -39,7 +39,7 @@ import struct
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -374,6 +374,7 @@ class AblationStep:
     name: str
     half: bool = False
     channels_last: bool = False
+    fold_bn: bool = False
     cudnn_benchmark: bool = False
     cuda_graphs: bool = False
     compile_mode: str | None = None
@@ -383,25 +384,28 @@ class AblationStep:
 
 
 def ablation_steps(compile_mode: str | None = None) -> list[AblationStep]:
-    """Cumulative rows from plain fp32 eager to the full fast path (and compile, if asked)."""
-    steps = [AblationStep("fp32 eager (host pre/post-processing)"),
-             AblationStep("+ channels_last", channels_last=True),
-             AblationStep("+ fp16", half=True, channels_last=True, cuda_only=True),
-             AblationStep("+ cudnn.benchmark", half=True, channels_last=True,
-                          cudnn_benchmark=True, cuda_only=True),
-             AblationStep("+ CUDA graphs", half=True, channels_last=True, cudnn_benchmark=True,
-                          cuda_graphs=True, cuda_only=True),
-             AblationStep("+ GPU preprocessing (uint8 upload, pinned)", half=True,
-                          channels_last=True, cudnn_benchmark=True, cuda_graphs=True,
-                          gpu_preprocess=True, cuda_only=True),
-             AblationStep("+ device back-projection (one download)", half=True,
-                          channels_last=True, cudnn_benchmark=True, cuda_graphs=True,
-                          gpu_preprocess=True, device_backproject=True)]
+    """Cumulative rows from plain fp32 eager to the full fast path (and compile, if asked).
+
+    Rows marked ``cuda_only`` are skipped on the CPU; the rest run on every device.
+    """
+    plain = AblationStep("fp32 eager (host pre/post-processing)")
+    changes: list[tuple[str, dict[str, Any]]] = [
+        ("+ channels_last", {"channels_last": True}),
+        ("+ BatchNorm folding", {"fold_bn": True}),
+        ("+ fp16", {"half": True, "cuda_only": True}),
+        ("+ cudnn.benchmark", {"cudnn_benchmark": True, "cuda_only": True}),
+        ("+ CUDA graphs", {"cuda_graphs": True, "cuda_only": True}),
+        ("+ GPU preprocessing (uint8 upload, pinned)", {"gpu_preprocess": True,
+                                                        "cuda_only": True}),
+        ("+ device back-projection (one download)", {"device_backproject": True,
+                                                     "cuda_only": False}),
+    ]
+    steps = [plain]
+    for name, change in changes:
+        steps.append(replace(steps[-1], name=name, **change))
     if compile_mode is not None:
-        steps.append(AblationStep(f"torch.compile({compile_mode}) instead of graphs",
-                                  half=True, channels_last=True, cudnn_benchmark=True,
-                                  compile_mode=compile_mode, gpu_preprocess=True,
-                                  device_backproject=True))
+        steps.append(replace(steps[-1], name=f"torch.compile({compile_mode}) instead of graphs",
+                             cuda_graphs=False, compile_mode=compile_mode))
     return steps
 
 
@@ -428,7 +432,7 @@ def ablate(variant: str, device: torch.device, *, iterations: int, warmup: int,
         if step.cuda_only and not cuda:
             continue
         est = DepthEstimator(ckpt, device, half=step.half if cuda else False,
-                             channels_last=step.channels_last,
+                             channels_last=step.channels_last, fold_bn=step.fold_bn,
                              cudnn_benchmark=step.cudnn_benchmark, cuda_graphs=step.cuda_graphs,
                              compile_mode=step.compile_mode)
         x = est.prepare_input(rgb[None])

@@ -100,6 +100,8 @@ class DepthEstimator:
         compile_mode: ``torch.compile`` the network with this mode (``"default"``,
             ``"reduce-overhead"``, ``"max-autotune"``, ...); ``None`` runs it eagerly.
             Compiling takes tens of seconds at start-up.
+        fold_bn: fold BatchNorm layers into the preceding convolutions (same function, one
+            layer less; off only to measure what it gains).
 
     Raises:
         CheckpointError: missing, corrupt or incompatible checkpoint.
@@ -109,7 +111,8 @@ class DepthEstimator:
     def __init__(self, checkpoint: str | os.PathLike[str] | dict | None = None,
                  device: str | torch.device = "auto", *, half: bool | None = None,
                  channels_last: bool | None = None, cudnn_benchmark: bool = True,
-                 cuda_graphs: bool = False, compile_mode: str | None = None) -> None:
+                 cuda_graphs: bool = False, compile_mode: str | None = None,
+                 fold_bn: bool = True) -> None:
         self.device = resolve_device(device)
         ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
         self.checkpoint_path: str = str(ckpt.get("path", "<in memory>"))
@@ -123,7 +126,7 @@ class DepthEstimator:
         self.dtype = torch.float16 if self.half else torch.float32
         if cuda:
             torch.backends.cudnn.benchmark = cudnn_benchmark
-        folded = fold_batchnorm(model)  # inference only: BN becomes part of the conv
+        folded = fold_batchnorm(model) if fold_bn else 0  # inference only
         if folded:
             _LOG.debug(f"folded {folded} BatchNorm layers into their convolutions")
         if self.half:
@@ -412,8 +415,14 @@ class DepthEstimator:
 
     def _to_input(self, frames: Tensor, encoding: str) -> Tensor:
         """(B, H, W, C) uint8 on device → (B, 3, h, w) normalised network input."""
-        _, order = _CHANNEL_ORDER[encoding]
-        x = frames[..., list(order)].permute(0, 3, 1, 2).float()  # (B, 3, H, W) RGB 0–255
+        channels, order = _CHANNEL_ORDER[encoding]
+        x = frames.permute(0, 3, 1, 2)  # (B, C, H, W) uint8 view
+        if (channels, order) != (3, (0, 1, 2)):
+            # whole channel planes; indexing the last axis of (B, H, W, C) costs ~3 ms on a CPU
+            x = x[:, list(order)]
+        # one pass to planar float (B, 3, H, W) RGB 0–255; same layout for every encoding, so
+        # the same resize kernel runs and rgb8/bgr8 of one picture give identical depth
+        x = x.to(torch.float32, memory_format=torch.contiguous_format)
         x = normalize(resize_and_crop(x, self.preprocess), self.preprocess).to(self.dtype)
         if self.channels_last:
             return x.contiguous(memory_format=torch.channels_last)
