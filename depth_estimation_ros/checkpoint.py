@@ -13,9 +13,7 @@ leaves a half-written checkpoint under the real name.
 
 from __future__ import annotations
 
-import io
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ import torch
 from torch import nn
 
 from depth_estimation_ros import __version__
+from depth_estimation_ros.atomic import atomic_path
 from depth_estimation_ros.model import (
     ModelConfig,
     MultiScaleDepthNet,
@@ -86,26 +85,14 @@ def _plain(value: Any) -> Any:
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     """``torch.save`` to a temporary file in the same folder, fsync, then rename."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise CheckpointError(f"cannot write checkpoint {path}: folder {path.parent} does not "
-                              "exist")
-    buf = io.BytesIO()
-    torch.save(obj, buf)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with atomic_path(path) as tmp:
+            torch.save(obj, tmp)
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"cannot write checkpoint: {exc}") from exc
     except OSError as exc:
-        raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from exc
+    return Path(path)
 
 
 def save_checkpoint(

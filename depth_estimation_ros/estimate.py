@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from depth_estimation_ros.atomic import atomic_path
 from depth_estimation_ros.camera import CameraIntrinsics, backproject
 from depth_estimation_ros.checkpoint import CheckpointError
 from depth_estimation_ros.estimator import DepthEstimator
@@ -112,10 +113,8 @@ def save_outputs(outdir: Path, name: str, rgb: np.ndarray, depth: np.ndarray,
     from depth_estimation_ros.visualize import save_depth_png
 
     npy = outdir / f"{name}.npy"
-    tmp = outdir / f".{name}.npy.tmp"
-    with open(tmp, "wb") as f:
+    with atomic_path(npy) as tmp, open(tmp, "wb") as f:
         np.save(f, depth.astype(np.float32, copy=False))
-    tmp.replace(npy)
     png = outdir / f"{name}_depth.png"
     save_depth_png(png, depth)
     written = [npy, png]

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from depth_estimation_ros.atomic import atomic_write_bytes
+
 __all__ = ["PlyError", "read_ply", "write_ply"]
 
 _XYZ = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
@@ -63,15 +65,7 @@ def write_ply(path: str | os.PathLike, xyz: np.ndarray, rgb: np.ndarray | None =
         "ply", "format binary_little_endian 1.0", "comment written by depth_estimation_ros",
         f"element vertex {len(points)}", *props, "end_header",
     ]) + "\n"
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(header.encode("ascii"))
-            f.write(vertex.tobytes())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_bytes(path, header.encode("ascii") + vertex.tobytes())
     return len(points)
 
 

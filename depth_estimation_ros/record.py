@@ -19,7 +19,6 @@ seconds, or on Ctrl-C. Exit status 0 when at least one depth image arrived, 1 wh
 import argparse
 import json
 import logging
-import os
 import queue
 import signal
 import sys
@@ -32,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from depth_estimation_ros.atomic import atomic_write_text
 from depth_estimation_ros.encodings import EncodingError, decode_image_msg
 from depth_estimation_ros.ply import write_ply
 from depth_estimation_ros.pointcloud import PointCloudError, unpack_cloud, unpack_rgb
@@ -397,10 +397,7 @@ def main(argv: list[str] | None = None) -> int:
           + f"; saved {len(summary['saved_png'])} png, {len(summary['saved_ply'])} ply "
           f"in {recorder.out_dir}", flush=True)
     if args.json:
-        json_path = Path(args.json)
-        tmp = json_path.with_name(f".{json_path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, json_path)
+        atomic_write_text(args.json, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     if summary["images"] == 0:
         print(f"record: no depth images received on {topics['depth']}", file=sys.stderr)
         return 1

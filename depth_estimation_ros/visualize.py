@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from depth_estimation_ros.atomic import atomic_write_bytes
+
 __all__ = ["DEFAULT_CMAP", "VisualizeError", "colorize_depth", "depth_range", "save_depth_png"]
 
 DEFAULT_CMAP = "turbo"
@@ -133,11 +135,4 @@ def save_depth_png(path: str | os.PathLike, depth: np.ndarray, vmin: float | Non
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:
         raise VisualizeError(f"OpenCV could not encode a {image.shape} PNG")
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(encoded.tobytes())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write_bytes(path, encoded.tobytes())

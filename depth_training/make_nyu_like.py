@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
+from depth_estimation_ros.atomic import atomic_path
 from depth_training.data import NYU_HEIGHT, NYU_WIDTH, SyntheticDepthSource
 
 log = logging.getLogger(__name__)
@@ -83,9 +83,7 @@ def write_nyu_layout_file(path: str | os.PathLike[str], n: int, seed: int = 0,
     if not path.parent.is_dir():
         raise OSError(f"output folder {path.parent} does not exist")
     source = SyntheticDepthSource(n, seed=seed, width=width, height=height, cache_size=0)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w", userblock_size=USERBLOCK_SIZE, libver="earliest") as f:
             refs = f.create_group("#refs#")
             # MATLAB H×W×3×N etc., stored with reversed axes; one chunk per frame.
@@ -111,12 +109,6 @@ def write_nyu_layout_file(path: str | os.PathLike[str], n: int, seed: int = 0,
             _write_cellstr(f, refs, "sceneTypes", ["synthetic"] * n)
         with open(tmp, "r+b") as fh:
             fh.write(mat73_header())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

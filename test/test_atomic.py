@@ -1,0 +1,28 @@
+"""Atomic writes: the real name only ever holds a complete file."""
+
+import pytest
+
+from depth_estimation_ros.atomic import atomic_path, atomic_write_text
+
+
+def test_success_renames_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "out.txt"
+    atomic_write_text(target, "v1")
+    atomic_write_text(target, "v2")
+    assert target.read_text() == "v2"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_failure_keeps_the_old_file_and_removes_the_temporary(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("complete")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash mid-write")
+    assert target.read_text() == "complete"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        atomic_write_text(tmp_path / "nope" / "x.txt", "x")
