@@ -288,12 +288,14 @@ def _repeat(fn: Callable[[], Any], iterations: int, warmup: int,
 def benchmark_config(variant: str, device: torch.device, *, iterations: int, warmup: int,
                      batch: int = 1, checkpoint: str | None = None,
                      cuda_graphs: bool = True, compile_mode: str | None = None,
+                     bfloat16: bool = False,
                      params: DepthNodeParams | None = None) -> dict[str, Any]:
     """Time one variant on one device: per stage, end to end, fast path and pipeline."""
     params = params or DepthNodeParams()
     cuda = device.type == "cuda"
     est = DepthEstimator(checkpoint_for(variant, checkpoint), device,
-                         cuda_graphs=cuda_graphs and cuda, compile_mode=compile_mode)
+                         cuda_graphs=cuda_graphs and cuda, compile_mode=compile_mode,
+                         bfloat16=bfloat16)
     _LOG.info(f"benchmarking {est.describe()}, batch {batch}, {iterations} iterations")
     frames = [sample_frame(seed=i) for i in range(batch)]
     job = FrameJob(est, params, CameraIntrinsics.nyu_kinect(WIDTH, HEIGHT),
@@ -311,7 +313,7 @@ def benchmark_config(variant: str, device: torch.device, *, iterations: int, war
     result: dict[str, Any] = {
         "variant": variant, "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if cuda else cpu_model_name(),
-        "estimator": est.describe(), "precision": "fp16" if est.half else "fp32",
+        "estimator": est.describe(), "precision": est.precision,
         "channels_last": est.channels_last, "cuda_graphs": est.cuda_graphs,
         "compile_mode": compile_mode, "batch": batch, "threads": torch.get_num_threads(),
         "cloud": {"colour": params.pointcloud_color,
@@ -375,24 +377,27 @@ class AblationStep:
     half: bool = False
     channels_last: bool = False
     fold_bn: bool = False
+    bfloat16: bool = False  # CPU rows only (CUDA rows use fp16)
     cudnn_benchmark: bool = False
     cuda_graphs: bool = False
     compile_mode: str | None = None
     gpu_preprocess: bool = False
     device_backproject: bool = False
     cuda_only: bool = False
+    cpu_only: bool = False
 
 
 def ablation_steps(compile_mode: str | None = None) -> list[AblationStep]:
     """Cumulative rows from plain fp32 eager to the full fast path (and compile, if asked).
 
-    Rows marked ``cuda_only`` are skipped on the CPU; the rest run on every device.
+    Rows marked ``cuda_only`` are skipped on the CPU, ``cpu_only`` ones on CUDA.
     """
     plain = AblationStep("fp32 eager (host pre/post-processing)")
     changes: list[tuple[str, dict[str, Any]]] = [
         ("+ channels_last", {"channels_last": True}),
         ("+ BatchNorm folding", {"fold_bn": True}),
-        ("+ fp16", {"half": True, "cuda_only": True}),
+        ("+ bfloat16 (CPU)", {"bfloat16": True, "cpu_only": True}),
+        ("+ fp16", {"half": True, "cuda_only": True, "cpu_only": False}),
         ("+ cudnn.benchmark", {"cudnn_benchmark": True, "cuda_only": True}),
         ("+ CUDA graphs", {"cuda_graphs": True, "cuda_only": True}),
         ("+ GPU preprocessing (uint8 upload, pinned)", {"gpu_preprocess": True,
@@ -429,9 +434,10 @@ def ablate(variant: str, device: torch.device, *, iterations: int, warmup: int,
     clock = StageClock(device)
     rows: list[dict[str, Any]] = []
     for step in ablation_steps(compile_mode):
-        if step.cuda_only and not cuda:
+        if (step.cuda_only and not cuda) or (step.cpu_only and cuda):
             continue
         est = DepthEstimator(ckpt, device, half=step.half if cuda else False,
+                             bfloat16=step.bfloat16 and not cuda,
                              channels_last=step.channels_last, fold_bn=step.fold_bn,
                              cudnn_benchmark=step.cudnn_benchmark, cuda_graphs=step.cuda_graphs,
                              compile_mode=step.compile_mode)
@@ -574,6 +580,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", dest="compile_mode", default=None, metavar="MODE",
                    help="torch.compile mode for the network (e.g. max-autotune); implies no "
                         "CUDA graphs in the main figures, adds an ablation row")
+    p.add_argument("--bf16", action="store_true",
+                   help="run the network in bfloat16 (on CUDA instead of fp16); fast on CPUs "
+                        "with AVX512-BF16/AMX")
     p.add_argument("--no-color", action="store_true",
                    help="xyz-only clouds (default: xyz + rgb, the node's default)")
     p.add_argument("--decimation", type=int, default=1, help="point-cloud decimation")
@@ -624,7 +633,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             benchmark_config(v, d, iterations=args.iterations, warmup=args.warmup,
                              batch=args.batch, checkpoint=args.checkpoint,
                              cuda_graphs=not args.no_cuda_graphs and args.compile_mode is None,
-                             compile_mode=args.compile_mode, params=params)
+                             compile_mode=args.compile_mode, bfloat16=args.bf16,
+                             params=params)
             for v in variants for d in resolved]
     if not args.no_packing:
         report["packing"] = compare_packing(colour=params.pointcloud_color)
@@ -632,7 +642,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["ablation"] = [row for v in variants for d in resolved
                               for row in ablate(v, d, iterations=args.iterations,
                                                 warmup=args.warmup, checkpoint=args.checkpoint,
-                                                compile_mode=args.compile_mode, params=params)]
+                                                compile_mode=args.compile_mode,
+                                                params=params)]
     report["machine"]["load_average_after"] = (
         [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None)
     report["elapsed_s"] = round(time.time() - started, 1)

@@ -91,7 +91,10 @@ class DepthEstimator:
         checkpoint: path to a checkpoint, an already loaded checkpoint dict, or ``None`` for
             the checkpoint shipped with the package.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        half: run the network in float16 (default: on CUDA only).
+        half: run the network in float16 (default: on CUDA only, unless ``bfloat16``).
+        bfloat16: run the network in bfloat16 instead: on CPUs with AVX512-BF16 or AMX
+            (e.g. AMD Zen 4, Intel Sapphire Rapids) about 1.6× faster than float32 for
+            ~0.5 % depth difference; on CUDA an alternative to float16.
         channels_last: channels-last memory format (default: on; on the CPU too, where
             oneDNN runs this network about 1.3–1.5× faster in it).
         cudnn_benchmark: let cuDNN autotune convolutions for the fixed input shape.
@@ -112,25 +115,28 @@ class DepthEstimator:
                  device: str | torch.device = "auto", *, half: bool | None = None,
                  channels_last: bool | None = None, cudnn_benchmark: bool = True,
                  cuda_graphs: bool = False, compile_mode: str | None = None,
-                 fold_bn: bool = True) -> None:
+                 fold_bn: bool = True, bfloat16: bool = False) -> None:
         self.device = resolve_device(device)
         ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
         self.checkpoint_path: str = str(ckpt.get("path", "<in memory>"))
         self.checkpoint_metrics: dict = dict(ckpt.get("metrics", {}))
         model, self.model_config, self.preprocess = model_from_checkpoint(ckpt, self.device)
         cuda = self.device.type == "cuda"
-        self.half = cuda if half is None else bool(half)
+        self.half = (cuda and not bfloat16) if half is None else bool(half)
         if self.half and not cuda:
             raise ValueError("half precision is only supported on CUDA devices")
+        if self.half and bfloat16:
+            raise ValueError("half and bfloat16 are alternatives; ask for one")
         self.channels_last = True if channels_last is None else bool(channels_last)
-        self.dtype = torch.float16 if self.half else torch.float32
+        self.dtype = (torch.float16 if self.half else
+                      torch.bfloat16 if bfloat16 else torch.float32)
         if cuda:
             torch.backends.cudnn.benchmark = cudnn_benchmark
         folded = fold_batchnorm(model) if fold_bn else 0  # inference only
         if folded:
             _LOG.debug(f"folded {folded} BatchNorm layers into their convolutions")
-        if self.half:
-            model = model.half()
+        if self.dtype != torch.float32:
+            model = model.to(self.dtype)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
@@ -164,6 +170,11 @@ class DepthEstimator:
     def native_size(self) -> tuple[int, int]:
         """(width, height) of the network's output (147×109 at the paper's input)."""
         return self._native_hw[1], self._native_hw[0]
+
+    @property
+    def precision(self) -> str:
+        """``fp32``, ``fp16`` or ``bf16``: the network's arithmetic."""
+        return {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(self.dtype, "fp32")
 
     @property
     def variant(self) -> str:
@@ -440,7 +451,7 @@ class DepthEstimator:
         extras = "".join([", channels_last" if self.channels_last else "",
                           ", CUDA graphs" if self.cuda_graphs else "",
                           f", compiled ({self.compile_mode})" if self.compile_mode else ""])
-        return (f"{self.variant} on {self.device} ({'fp16' if self.half else 'fp32'}{extras}) "
+        return (f"{self.variant} on {self.device} ({self.precision}{extras}) "
                 f"from {self.checkpoint_path}")
 
 

@@ -65,6 +65,7 @@ def test_cpu_ablation_rows(report):
     data, table = report
     steps = [row["step"] for row in data["ablation"]]
     assert steps[0].startswith("fp32 eager") and "+ channels_last" in steps
+    assert "+ bfloat16 (CPU)" in steps
     assert not any("fp16" in s or "CUDA graphs" in s for s in steps)  # CUDA-only rows
     assert data["ablation"][0]["model_speedup"] == 1.0
     for row in data["ablation"]:

@@ -90,6 +90,17 @@ def test_cuda_graphs_fall_back_to_eager_on_cpu(checkpoint, cpu, picture):
     np.testing.assert_array_equal(est.estimate(picture), cpu.estimate(picture))
 
 
+def test_bfloat16_on_cpu_agrees_with_fp32(checkpoint, cpu, picture):
+    est = DepthEstimator(checkpoint, "cpu", bfloat16=True)
+    assert est.precision == "bf16" and not est.half and "bf16" in est.describe()
+    fp32 = cpu.estimate(picture)
+    bf16 = est.estimate(picture)
+    assert np.array_equal(np.isnan(fp32), np.isnan(bf16))
+    np.testing.assert_allclose(bf16, fp32, rtol=3e-2)  # 8-bit mantissa: ~1 % in metres
+    with pytest.raises(ValueError, match="alternatives"):
+        DepthEstimator(checkpoint, "cpu", half=True, bfloat16=True)
+
+
 def test_graphs_and_compile_are_exclusive(checkpoint):
     with pytest.raises(ValueError, match="alternatives"):
         DepthEstimator(checkpoint, "cpu", cuda_graphs=True, compile_mode="default")
