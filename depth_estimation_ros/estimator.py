@@ -499,7 +499,6 @@ class _CudaGraphNetwork:
         self.channels_last = channels_last
         self.device = next(model.parameters()).device
         self._graphs: dict[int, tuple[torch.cuda.CUDAGraph, Tensor, Tensor]] = {}
-        self._pool: tuple | None = None  # memory pool shared by all captured graphs
 
     def __call__(self, x: Tensor) -> Tensor:
         if (tuple(x.shape[1:]) != self.input_shape or x.dtype != self.dtype
@@ -509,10 +508,12 @@ class _CudaGraphNetwork:
         if entry is None:
             if len(self._graphs) >= self._MAX_GRAPHS:
                 return self.model(x)
-            entry = self._graphs[x.shape[0]] = self._capture(x.shape[0])
+            with torch.cuda.device(self.device):  # capture on the model's GPU
+                entry = self._graphs[x.shape[0]] = self._capture(x.shape[0])
         graph, static_in, static_out = entry
         static_in.copy_(x)
-        graph.replay()
+        with torch.cuda.device(self.device):
+            graph.replay()
         return static_out
 
     def _capture(self, batch: int) -> tuple[torch.cuda.CUDAGraph, Tensor, Tensor]:
@@ -528,9 +529,9 @@ class _CudaGraphNetwork:
                 self.model(static_in)
         torch.cuda.current_stream(self.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.inference_mode(), torch.cuda.graph(graph, pool=self._pool):
+        # A private memory pool per graph: no graph's replay can overwrite another's output.
+        with torch.inference_mode(), torch.cuda.graph(graph):
             static_out = self.model(static_in)
-        self._pool = graph.pool()
         _LOG.info(f"captured the network as a CUDA graph for batch {batch}")
         return graph, static_in, static_out
 
