@@ -17,9 +17,10 @@ and end to end, and throughput:
 
 Device stages are timed with CUDA events on a GPU (after warm-up), host stages with
 ``time.perf_counter``. End to end is timed separately, without the per-stage
-synchronisation, three ways: ``end_to_end`` (the stages back to back, as above),
+synchronisation, four ways: ``end_to_end`` (the stages back to back, as above),
 ``fast_path`` (back-projection on the device, depth and points in one download:
-``DepthEstimator.estimate_with_points``) and ``pipeline`` (the node's
+``DepthEstimator.estimate_with_points``), ``ready`` (the fast path up to depth, camera info
+and packed cloud ready on the host, before DDS serialisation) and ``pipeline`` (the node's
 ``pipeline.FramePipeline.process``, batch 1). It also times ``pointcloud.pack_cloud`` against a
 per-point ``struct.pack`` loop over the same cloud, and with ``--ablation`` each CUDA
 optimisation against the plain fp32 eager path in the same run.
@@ -252,14 +253,22 @@ def run_end_to_end(job: FrameJob) -> int:
                for d, (rgb, stamp) in zip(depths, decoded, strict=True))
 
 
-def run_fast_path(job: FrameJob) -> int:
-    """Batch 1 with back-projection on the device and one download per frame."""
+def run_fast_path(job: FrameJob, serialize: bool = True) -> int:
+    """Batch 1 with back-projection on the device and one download per frame.
+
+    Without ``serialize`` it stops when depth, camera info and the packed cloud are ready on
+    the host (the ``ready`` figure); with it, the three messages are also encoded.
+    """
     p = job.params
     rgb, stamp = _decode(job.raw[0], p.max_input_pixels)
     depth, xyz = job.estimator.estimate_with_points(
         rgb, "rgb8", "input", job.intrinsics, p.pointcloud_decimation, p.min_range,
         p.max_range)
-    return job.serialize(depth, job.cloud(xyz, rgb), stamp)
+    cloud = job.cloud(xyz, rgb)
+    if serialize:
+        return job.serialize(depth, cloud, stamp)
+    info = msgconv.camera_info_msg(job.types, job.intrinsics, stamp, _FRAME_ID)
+    return depth.nbytes + cloud.data.nbytes + len(info.k)
 
 
 def run_pipeline(job: FrameJob, pipeline: FramePipeline) -> int:
@@ -328,6 +337,9 @@ def benchmark_config(variant: str, device: torch.device, *, iterations: int, war
     if batch == 1:
         times, wall = _repeat(lambda: run_fast_path(job), iterations, warmup, clock.sync)
         result["fast_path"] = {**summarize(times), "frames_per_s": iterations / wall}
+        times, wall = _repeat(lambda: run_fast_path(job, serialize=False), iterations, warmup,
+                              clock.sync)
+        result["ready"] = {**summarize(times), "frames_per_s": iterations / wall}
         pipeline = FramePipeline(est, params)
         times, wall = _repeat(lambda: run_pipeline(job, pipeline), iterations, warmup,
                               clock.sync)
@@ -517,7 +529,7 @@ def markdown(report: dict[str, Any]) -> str:
         for stage in STAGES:
             lines.append(f"| {stage} | " + " | ".join(_fmt(r["stages"][stage]) for r in results)
                          + " |")
-        for key in ("end_to_end", "fast_path", "pipeline"):
+        for key in ("end_to_end", "fast_path", "ready", "pipeline"):
             lines.append(f"| **{key}** | " + " | ".join(_fmt(r.get(key)) for r in results)
                          + " |")
         lines += ["", "| variant | device | precision | batch | GFLOP | params (M) | model p50 "

@@ -43,7 +43,7 @@ def test_every_stage_has_p50_and_p99(report):
     assert list(result["stages"]) == list(STAGES)
     for name, stats in result["stages"].items():
         assert _is_time(stats), name
-    for key in ("end_to_end", "fast_path", "pipeline"):
+    for key in ("end_to_end", "fast_path", "ready", "pipeline"):
         assert _is_time(result[key]) and result[key]["frames_per_s"] > 0.0, key
     assert 0.0 < result["non_network_share"] < 1.0
     # the network dominates a frame even on a CPU
