@@ -104,9 +104,10 @@ class StageClock:
             self.sync()
             start = torch.cuda.Event(enable_timing=True)
             end = torch.cuda.Event(enable_timing=True)
-            start.record()
+            stream = torch.cuda.current_stream(self.device)
+            start.record(stream)
             result = fn()
-            end.record()
+            end.record(stream)
             end.synchronize()
             return result, start.elapsed_time(end) / 1e3
         t0 = time.perf_counter()
@@ -132,7 +133,7 @@ def image_cdr(rgb: np.ndarray, stamp: tuple[int, int] = (1, 0)) -> bytes:
                                frame_id=_FRAME_ID),
         height=height, width=width, encoding="rgb8", is_bigendian=0, step=width * 3,
         data=rgb)
-    return msg.serialize()
+    return msg.serialize(use_version_2=False)  # XCDR1, as ROS 2 publishers send it
 
 
 def untrained_checkpoint(variant: str, seed: int = 0) -> dict[str, Any]:
