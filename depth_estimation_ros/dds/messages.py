@@ -381,9 +381,13 @@ def _presized_serialize(self: Any, buffer: Buffer | None = None, endianness: Any
     """
     if buffer is None:
         buffer = Buffer()
+        try:
+            payload = memoryview(as_bytes_like(self.data)).nbytes
+        except TypeError:  # a bad value: let the field's machine report it as usual
+            payload = 0
         # serialize() re-allocates the buffer at its _size once (zero_out); headers, strings
         # and field lists fit in the slack, and Buffer still grows if they ever do not.
-        buffer._size = memoryview(as_bytes_like(self.data)).nbytes + 4096
+        buffer._size = payload + 4096
     return self.__idl__.serialize(self, buffer=buffer, endianness=endianness,
                                   use_version_2=use_version_2)
 
