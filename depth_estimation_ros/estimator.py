@@ -108,7 +108,8 @@ class DepthEstimator:
 
     Raises:
         CheckpointError: missing, corrupt or incompatible checkpoint.
-        ValueError: bad device specification, or ``cuda_graphs`` with ``compile_mode``.
+        ValueError: bad device specification, ``half`` off CUDA, or options that exclude
+            each other (``half`` with ``bfloat16``, ``cuda_graphs`` with ``compile_mode``).
     """
 
     def __init__(self, checkpoint: str | os.PathLike[str] | dict | None = None,
