@@ -124,10 +124,10 @@ class DepthEstimator:
         model, self.model_config, self.preprocess = model_from_checkpoint(ckpt, self.device)
         cuda = self.device.type == "cuda"
         self.half = (cuda and not bfloat16) if half is None else bool(half)
-        if self.half and not cuda:
-            raise ValueError("half precision is only supported on CUDA devices")
         if self.half and bfloat16:
             raise ValueError("half and bfloat16 are alternatives; ask for one")
+        if self.half and not cuda:
+            raise ValueError("half precision is only supported on CUDA devices")
         self.channels_last = True if channels_last is None else bool(channels_last)
         self.dtype = (torch.float16 if self.half else
                       torch.bfloat16 if bfloat16 else torch.float32)
