@@ -120,7 +120,8 @@ def test_trains_on_a_nyu_layout_file_and_fine_stage_from_init(tmp_path: Path) ->
     assert main(["--config", str(CONFIG), "--out", str(coarse), "stage=coarse",
                  "epochs.coarse=1", *data, *TINY_MODEL, *FAST]) == 0
     fine = tmp_path / "fine"
-    assert main(["--config", str(CONFIG), "--out", str(fine), "stage=fine", "epochs.fine=1",
+    # options and overrides may be mixed in any order
+    assert main(["stage=fine", "--config", str(CONFIG), "epochs.fine=1", "--out", str(fine),
                  f"init_from={coarse / 'coarse_best.pt'}", *data, *TINY_MODEL, *FAST]) == 0
     rows = _rows(fine)
     assert [(r["stage"], r["step"]) for r in rows] == [("fine", "1")]
