@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 import numpy as np
 
 from depth_estimation_ros import msgconv
-from depth_estimation_ros.camera import CameraIntrinsics, backproject
+from depth_estimation_ros.camera import CameraIntrinsics
 from depth_estimation_ros.diagnostics import PipelineStats, report, summary
 from depth_estimation_ros.msgconv import InputError, MessageTypes
 from depth_estimation_ros.params import NODE_NAME, DepthNodeParams
@@ -125,14 +125,20 @@ class FramePipeline:
         p = self.params
         height, width = frame.rgb.shape[:2]
         t0 = time.perf_counter()
-        depth = self.estimator.estimate(frame.rgb, "rgb8", output=p.output_resolution)
-        t1 = time.perf_counter()
         intrinsics = self.output_intrinsics(
             self.input_intrinsics(width, height, frame.intrinsics)
         )
         cloud = None
         if want_cloud and p.publish_pointcloud:
-            cloud = self._cloud(depth, intrinsics, frame.rgb)
+            # Depth and points from one device pass and one download (the GPU fast path).
+            depth, xyz = self.estimator.estimate_with_points(
+                frame.rgb, "rgb8", p.output_resolution, intrinsics,
+                p.pointcloud_decimation, p.min_range, p.max_range)
+            t1 = time.perf_counter()
+            cloud = self._cloud(xyz, frame.rgb)
+        else:
+            depth = self.estimator.estimate(frame.rgb, "rgb8", output=p.output_resolution)
+            t1 = time.perf_counter()
         t2 = time.perf_counter()
         return FrameResult(
             depth=depth,
@@ -144,11 +150,9 @@ class FramePipeline:
             received=frame.received,
         )
 
-    def _cloud(
-        self, depth: np.ndarray, intrinsics: CameraIntrinsics, rgb: np.ndarray
-    ) -> CloudBuffer:
+    def _cloud(self, xyz: np.ndarray, rgb: np.ndarray) -> CloudBuffer:
+        """Pack (H', W', 3) points, coloured from the frame when configured."""
         p = self.params
-        xyz = backproject(depth, intrinsics, p.pointcloud_decimation, p.min_range, p.max_range)
         colours = None
         if p.pointcloud_color:
             step = p.pointcloud_decimation
