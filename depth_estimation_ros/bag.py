@@ -345,9 +345,8 @@ def convert_bag(in_path: str | Path, out_path: str | Path, process: ProcessFn, *
 
 def _pipeline_process(args: argparse.Namespace) -> ProcessFn:
     """The real per-frame processing: estimator + FramePipeline from the node parameters."""
-    from depth_estimation_ros.estimator import DepthEstimator
     from depth_estimation_ros.params import DepthNodeParams, load_params_file
-    from depth_estimation_ros.pipeline import Frame, FramePipeline
+    from depth_estimation_ros.pipeline import Frame, FramePipeline, build_estimator
 
     values: dict[str, Any] = {}
     for params_file in args.params_file or []:
@@ -359,7 +358,7 @@ def _pipeline_process(args: argparse.Namespace) -> ProcessFn:
     if args.no_points:
         values["publish_pointcloud"] = False
     params = DepthNodeParams.from_values(values)
-    estimator = DepthEstimator(params.checkpoint or None, params.device)
+    estimator = build_estimator(params)
     logger.info(f"estimator: {estimator.describe()}")
     pipeline = FramePipeline(estimator, params)
 

@@ -27,10 +27,9 @@ from std_msgs.msg import Header
 
 from depth_estimation_ros import params as cfg
 from depth_estimation_ros.checkpoint import CheckpointError
-from depth_estimation_ros.estimator import DepthEstimator
 from depth_estimation_ros.msgconv import MessageTypes, ros_byte_array
 from depth_estimation_ros.params import DepthNodeParams, ParameterError, ParamSpec
-from depth_estimation_ros.pipeline import DepthProcessor, Outputs
+from depth_estimation_ros.pipeline import DepthProcessor, Outputs, build_estimator
 
 ROS_TYPES = MessageTypes(
     Image=Image, CompressedImage=CompressedImage, CameraInfo=CameraInfo,
@@ -77,7 +76,7 @@ class DepthEstimationNode(Node):
             self.declare_parameter(spec.name, spec.default, descriptor(spec))
         params = DepthNodeParams.from_values(
             {spec.name: self.get_parameter(spec.name).value for spec in cfg.PARAMETERS})
-        estimator = DepthEstimator(params.checkpoint or None, params.device)
+        estimator = build_estimator(params)
         self.get_logger().info(f"Model: {estimator.describe()}")
 
         out_qos = qos_profile(params.output_qos_reliability, params.output_qos_durability,

@@ -84,6 +84,17 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               read_only=True),
     ParamSpec("device", str, "auto",
               "Inference device: auto, cpu, cuda or cuda:N.", read_only=True),
+    ParamSpec("precision", str, "auto",
+              "Network arithmetic: auto (fp16 on CUDA, fp32 on the CPU), fp32, fp16 (CUDA "
+              "only) or bf16 (fast on CPUs with AVX512-BF16/AMX and on GPUs).",
+              choices=("auto", "fp32", "fp16", "bf16"), read_only=True),
+    ParamSpec("cuda_graphs", bool, False,
+              "Capture the fixed-shape network in a CUDA graph (CUDA only; cuts launch "
+              "overhead at batch 1).", read_only=True),
+    ParamSpec("num_threads", int, 0,
+              "CPU threads for torch; 0 keeps torch's default (one per core). Leave cores "
+              "free for other nodes on a shared robot CPU.", min_value=0, max_value=256,
+              read_only=True),
     ParamSpec("image_transport", str, "raw",
               "Input transport: raw (sensor_msgs/Image on the image topic) or compressed "
               "(sensor_msgs/CompressedImage on <image>/compressed).",
@@ -160,6 +171,9 @@ class DepthNodeParams:
 
     checkpoint: str = ""
     device: str = "auto"
+    precision: str = "auto"
+    cuda_graphs: bool = False
+    num_threads: int = 0
     image_transport: str = "raw"
     use_camera_info: bool = True
     fx: float = 0.0

@@ -161,6 +161,26 @@ class FramePipeline:
         return pack_cloud(xyz, colours)
 
 
+def build_estimator(params: DepthNodeParams) -> DepthEstimator:
+    """The estimator the node's parameters ask for (checkpoint, device, precision, ...).
+
+    Raises:
+        CheckpointError: missing, corrupt or incompatible weights.
+        ValueError: a device or precision this machine cannot provide.
+    """
+    import torch
+
+    from depth_estimation_ros.estimator import DepthEstimator
+
+    if params.num_threads > 0:
+        torch.set_num_threads(params.num_threads)
+    precision = params.precision
+    return DepthEstimator(
+        params.checkpoint or None, params.device,
+        half=None if precision == "auto" else precision == "fp16",
+        bfloat16=precision == "bf16", cuda_graphs=params.cuda_graphs)
+
+
 class LatestFrameWorker(Generic[T]):
     """One worker thread with a one-slot mailbox: only the newest item is kept.
 

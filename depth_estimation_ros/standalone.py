@@ -32,7 +32,7 @@ from depth_estimation_ros.dds.qos import DEFAULT, QosProfile
 from depth_estimation_ros.dds.runtime import DdsNode, TopicNameError, ensure_cyclonedds_uri
 from depth_estimation_ros.msgconv import MessageTypes
 from depth_estimation_ros.params import DepthNodeParams, ParameterError
-from depth_estimation_ros.pipeline import DepthProcessor, Outputs
+from depth_estimation_ros.pipeline import DepthProcessor, Outputs, build_estimator
 
 if TYPE_CHECKING:
     from depth_estimation_ros.estimator import DepthEstimator
@@ -238,10 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # torch is imported only now, so --help and parameter errors answer at once.
     from depth_estimation_ros.checkpoint import CheckpointError
-    from depth_estimation_ros.estimator import DepthEstimator
 
     try:
-        estimator = DepthEstimator(params.checkpoint or None, params.device)
+        estimator = build_estimator(params)
     except KeyboardInterrupt:  # Ctrl-C while the model loads
         return 0
     except CheckpointError as exc:

@@ -298,3 +298,21 @@ def test_stats_rates_levels_and_message() -> None:
     assert msg.header.stamp.sec == 7 and msg.status[0].level == m.DiagnosticStatus.OK
     assert msg.status[0].name == "depth_estimation_node: depth pipeline"
     assert {kv.key: kv.value for kv in msg.status[0].values}["frames processed"] == "10"
+
+
+def test_build_estimator_follows_precision_and_threads(compact_checkpoint):
+    from depth_estimation_ros.pipeline import build_estimator
+
+    threads = torch.get_num_threads()
+    try:
+        params = DepthNodeParams(checkpoint=str(compact_checkpoint), device="cpu",
+                                 precision="bf16", num_threads=1)
+        est = build_estimator(params)
+        assert est.dtype == torch.bfloat16 and torch.get_num_threads() == 1
+        assert build_estimator(DepthNodeParams(checkpoint=str(compact_checkpoint),
+                                               device="cpu")).dtype == torch.float32
+        with pytest.raises(ValueError, match="CUDA"):
+            build_estimator(DepthNodeParams(checkpoint=str(compact_checkpoint), device="cpu",
+                                            precision="fp16"))
+    finally:
+        torch.set_num_threads(threads)
