@@ -232,8 +232,16 @@ class DepthEstimator:
         return self.estimate_batch([image], encoding, output)[0]
 
     def estimate_batch(self, images: Sequence[np.ndarray] | np.ndarray, encoding: str = "rgb8",
-                       output: str = "input") -> list[np.ndarray]:
+                       output: str = "input", mask_invalid: bool = True) -> list[np.ndarray]:
         """Depth of several frames in one network pass (frames may differ in size).
+
+        Args:
+            images: frames as for :meth:`estimate`.
+            encoding: their encoding.
+            output: ``input`` or ``native`` resolution.
+            mask_invalid: NaN outside the valid range and outside the covered crop (the
+                node's output); False keeps every value and extends the prediction from its
+                edge over the uncovered border (for evaluation, whose metrics clamp).
 
         Returns:
             One (H, W) float32 array per frame, as :meth:`estimate`.
@@ -251,7 +259,8 @@ class DepthEstimator:
             x = torch.cat([self._to_input(self._upload(a[None]), encoding) for a in arrays])
         with torch.inference_mode():
             depth = self.predict_depth(x)  # (B, 1, h, w) metres, float32
-            outs = [self.postprocess(depth[i: i + 1], a.shape[1], a.shape[0], output)
+            outs = [self.postprocess(depth[i: i + 1], a.shape[1], a.shape[0], output,
+                                     mask_invalid)
                     for i, a in enumerate(arrays)]
         return self._download(outs)
 
@@ -346,21 +355,31 @@ class DepthEstimator:
             return torch.exp(self._net(x).float())
 
     def postprocess(self, depth: Tensor, width: int, height: int,
-                    output: str = "input") -> Tensor:
-        """Native depth (B, 1, h, w) → (B, H, W) metres at the output size, NaN invalid."""
+                    output: str = "input", mask_invalid: bool = True) -> Tensor:
+        """Native depth (B, 1, h, w) → (B, H, W) metres at the output size, NaN invalid.
+
+        With ``mask_invalid=False`` nothing is NaN: the border outside the covered crop repeats
+        the prediction's edge and out-of-range values are kept.
+        """
         pre = self.preprocess
         if output == "native":
             out = depth[:, 0]
         else:
             r = self.output_region(width, height)
             inner = F.interpolate(depth, size=(r.height, r.width), mode="bilinear",
-                                  align_corners=False)[:, 0]
-            if (r.left, r.top, r.width, r.height) == (0, 0, width, height):
-                out = inner
+                                  align_corners=False)
+            pad = (r.left, width - r.left - r.width, r.top, height - r.top - r.height)
+            if not any(pad):
+                out = inner[:, 0]
+            elif not mask_invalid:
+                return F.pad(inner, pad, mode="replicate")[:, 0]
             else:
+                inner = inner[:, 0]
                 out = torch.full((depth.shape[0], height, width), float("nan"),
                                  device=depth.device, dtype=depth.dtype)
                 out[:, r.top: r.top + r.height, r.left: r.left + r.width] = inner
+        if not mask_invalid:
+            return out
         valid = (out >= pre.min_depth) & (out <= pre.max_depth)
         return torch.where(valid, out, torch.full_like(out, float("nan")))
 

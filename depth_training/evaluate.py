@@ -35,13 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from depth_estimation_ros.checkpoint import CheckpointError, load_checkpoint
 from depth_estimation_ros.estimator import DepthEstimator
-from depth_estimation_ros.preprocessing import normalize, resize_and_crop
 from depth_training.data import (
     DatasetError,
     DepthSource,
@@ -112,19 +109,8 @@ def predict_frames(estimator: DepthEstimator, rgbs: Sequence[np.ndarray]) -> np.
     Returns:
         (B, H, W) float32 metres.
     """
-    batch = np.stack([np.asarray(a, dtype=np.uint8) for a in rgbs])  # (B, H, W, 3)
-    _, h, w, _ = batch.shape
-    pre = estimator.preprocess
-    x = torch.from_numpy(batch).to(estimator.device).permute(0, 3, 1, 2).float()
-    x = normalize(resize_and_crop(x, pre), pre).to(estimator.dtype).contiguous()
-    depth = estimator.predict_depth(x)  # (B, 1, h', w') metres, float32
-    r = estimator.output_region(w, h)
-    with torch.inference_mode():
-        inner = F.interpolate(depth, size=(r.height, r.width), mode="bilinear",
-                              align_corners=False)  # (B, 1, r.height, r.width)
-        pad = (r.left, w - r.left - r.width, r.top, h - r.top - r.height)
-        full = F.pad(inner, pad, mode="replicate") if any(pad) else inner
-    return full[:, 0].float().cpu().numpy()
+    frames = [np.asarray(a, dtype=np.uint8) for a in rgbs]
+    return np.stack(estimator.estimate_batch(frames, "rgb8", "input", mask_invalid=False))
 
 
 def _sample_positions(n: int, k: int) -> set[int]:

@@ -152,3 +152,14 @@ def test_cuda_fp16_agrees_with_cpu(tmp_path, picture):
     np.testing.assert_allclose(out, cpu, rtol=1e-2, atol=1e-2)
     fp32 = DepthEstimator(path, "cuda", half=False, channels_last=False).estimate(picture)
     np.testing.assert_allclose(fp32, cpu, rtol=1e-4, atol=1e-4)
+
+
+def test_unmasked_output_extends_the_edge_for_evaluation(paper, picture):
+    masked = paper.estimate(picture)
+    raw = paper.estimate_batch([picture], mask_invalid=False)[0]
+    assert np.isfinite(raw).all()
+    r = paper.output_region(640, 480)
+    inside = (slice(r.top, r.top + r.height), slice(r.left, r.left + r.width))
+    np.testing.assert_array_equal(raw[inside], masked[inside])
+    np.testing.assert_array_equal(raw[0, r.left: r.left + r.width], raw[r.top, r.left:
+                                                                        r.left + r.width])
