@@ -336,6 +336,37 @@ def build_model(cfg: ModelConfig | str) -> MultiScaleDepthNet:
     return MultiScaleDepthNet(cfg)
 
 
+def load_vgg16_features(model: MultiScaleDepthNet, state: dict[str, Tensor]) -> int:
+    """Initialise ``eigen_vgg16``'s scale-1 convolutions from ImageNet VGG16 weights.
+
+    The paper starts scale 1 from an ImageNet-trained VGG16. ``state`` is a torchvision
+    ``vgg16`` state dict (``features.0.weight`` ... ``features.28.bias``; e.g. the file
+    ``vgg16-397923af.pth``, loaded with ``torch.load(path, weights_only=True)``): our
+    ``scale1.features`` has torchvision's layer order, so the indices match.
+
+    Returns:
+        The number of tensors copied (26 for VGG16).
+
+    Raises:
+        ValueError: the model is not ``eigen_vgg16`` or ``state`` is not a VGG16 state dict.
+    """
+    if not isinstance(model.scale1, VGG16Scale1):
+        raise ValueError(f"ImageNet VGG16 weights fit only eigen_vgg16, not "
+                         f"{model.config.variant}")
+    prefix = "features."
+    features = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    own = model.scale1.features.state_dict()
+    if set(features) != set(own):
+        raise ValueError(f"not a torchvision VGG16 state dict: expected the {len(own)} "
+                         f"tensors {prefix}0.weight ... {prefix}28.bias, got {len(features)}")
+    for name, tensor in features.items():
+        if tensor.shape != own[name].shape:
+            raise ValueError(f"VGG16 tensor {prefix}{name} has shape {tuple(tensor.shape)}; "
+                             f"expected {tuple(own[name].shape)}")
+    model.scale1.features.load_state_dict(features)
+    return len(features)
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of parameters (trainable or not)."""
     return sum(p.numel() for p in model.parameters())

@@ -96,3 +96,19 @@ def test_config_round_trip():
         ModelConfig.from_dict({**cfg.to_dict(), "extra": 1})
     with pytest.raises(ValueError, match="does not fit"):
         PreprocessConfig(resize_height=200)
+
+
+def test_imagenet_vgg16_weights_load_into_scale1(models):
+    from depth_estimation_ros.model import load_vgg16_features
+
+    model = build_model("eigen_vgg16")
+    # a torchvision-layout VGG16 state dict: features.{0,2,5,...,28}.{weight,bias} + classifier
+    vgg = {f"features.{k}": v.clone() + 1.0 for k, v in model.scale1.features.state_dict().items()}
+    vgg["classifier.0.weight"] = torch.zeros(4096, 25088)
+    assert load_vgg16_features(model, vgg) == 26
+    assert torch.equal(model.scale1.features[0].weight, vgg["features.0.weight"])
+    assert torch.equal(model.scale1.features[28].bias, vgg["features.28.bias"])
+    with pytest.raises(ValueError, match="not a torchvision VGG16"):
+        load_vgg16_features(model, {"features.0.weight": vgg["features.0.weight"]})
+    with pytest.raises(ValueError, match="only eigen_vgg16"):
+        load_vgg16_features(build_model("compact"), vgg)
