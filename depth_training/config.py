@@ -119,6 +119,8 @@ class TrainConfig:
     seed: int = 0  # base seed; rank r of a DDP run uses seed + r for its own randomness
     stage: str = "all"  # "coarse" (scales 1+2), "fine" (scale 3, 1+2 frozen) or "all" (both)
     init_from: str = ""  # fine stage: coarse checkpoint to start from ("" = this run's)
+    pretrained: str = ""  # eigen_vgg16: local torchvision vgg16 .pth for scale 1's convs
+    # ^ as the paper initialises scale 1 from ImageNet ("" = random init; nothing downloads)
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N" (torchrun: cuda:LOCAL_RANK)
     amp: str = "auto"  # CUDA mixed precision: "auto" (bf16 if supported), "off", "bf16", "fp16"
     threads: int = 0  # CPU threads for torch (0 = leave torch's default)

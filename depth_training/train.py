@@ -517,9 +517,12 @@ class Trainer:
         else:
             self._check_fresh_start()
         self.train_ds, self.val_ds = build_datasets(cfg, self.pre)
-        self._prepare_run_dir()
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-        self.model = build_model(self.model_config).to(self.device)
+        self.model = build_model(self.model_config)
+        if cfg.pretrained and not resume and "coarse" in self.plan:
+            self._load_pretrained(Path(cfg.pretrained))
+        self._prepare_run_dir()
+        self.model.to(self.device)
         self.memory_format = torch.channels_last if cfg.channels_last else (
             torch.contiguous_format)
         self.model.to(memory_format=self.memory_format)
@@ -545,6 +548,28 @@ class Trainer:
             if not src.is_file():
                 raise TrainingError(f"the fine stage needs coarse weights, but {src} does not "
                                     "exist; set init_from= to a coarse checkpoint.")
+
+    def _load_pretrained(self, path: Path) -> None:
+        """Initialise scale 1's convolutions from a local ImageNet VGG16 state dict."""
+        from depth_estimation_ros.model import load_vgg16_features
+
+        if not path.is_file():
+            raise TrainingError(f"pretrained weights {path} do not exist; expected a local "
+                                "torchvision vgg16 state dict (e.g. vgg16-397923af.pth).")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many types for a bad file
+            raise TrainingError(f"pretrained weights {path} are not a readable PyTorch state "
+                                f"dict ({type(exc).__name__}).") from exc
+        if not isinstance(state, dict):
+            raise TrainingError(f"pretrained weights {path} hold a {type(state).__name__}, "
+                                "not a state dict.")
+        try:
+            n = load_vgg16_features(self.model, state)
+        except ValueError as exc:
+            raise ConfigError(f"pretrained={path}: {exc}.") from exc
+        if self.main:
+            log.info(f"scale 1 initialised from {path} ({n} tensors)")
 
     def _load_resume(self) -> None:
         path = self.run_dir / "last.pt"

@@ -138,7 +138,8 @@ def test_trains_on_a_nyu_layout_file_and_fine_stage_from_init(tmp_path: Path) ->
 @pytest.mark.parametrize(
     "case",
     ["missing_file", "corrupt_file", "nan_depth", "empty_val", "official_on_small_file",
-     "unwritable_out", "bad_key", "fine_without_coarse"],
+     "unwritable_out", "bad_key", "fine_without_coarse", "pretrained_missing",
+     "pretrained_on_compact"],
 )
 def test_bad_input_is_one_clear_error(case: str, tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
@@ -176,6 +177,15 @@ def test_bad_input_is_one_clear_error(case: str, tmp_path: Path,
         write_nyu_file(mat, n=4)
         extra.append("stage=fine")
         expect = "needs coarse weights"
+    elif case == "pretrained_missing":
+        write_nyu_file(mat, n=4)
+        extra.append(f"pretrained={tmp_path / 'vgg16.pth'}")
+        expect = "do not exist"
+    elif case == "pretrained_on_compact":
+        write_nyu_file(mat, n=4)
+        torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, tmp_path / "vgg16.pth")
+        extra.append(f"pretrained={tmp_path / 'vgg16.pth'}")
+        expect = "only eigen_vgg16"
     code = main(["--config", str(CONFIG), "--out", str(run), *extra, "batch_size=4",
                  *TINY_MODEL, *FAST])
     err = capsys.readouterr().err.strip().splitlines()
@@ -279,3 +289,23 @@ def test_time_limit_ends_the_stage_mid_epoch_and_anneals(tmp_path: Path) -> None
     assert np.isfinite(float(rows[0]["val_loss"])) and (run / "best.pt").is_file()
     st = torch.load(run / "last.pt", weights_only=True)["training"]["run_state"]
     assert st["stages"]["coarse"]["stopped_early"] is True
+
+
+def test_pretrained_vgg16_initialises_scale1(tmp_path: Path) -> None:
+    from depth_estimation_ros.model import ModelConfig, build_model
+
+    # a torchvision-layout VGG16 state dict ("features.N.weight"), here of constant values
+    own = build_model(ModelConfig(fc_hidden=8, coarse_channels=4)).scale1.features
+    state = {f"features.{k}": torch.full_like(v, 0.01) for k, v in own.state_dict().items()}
+    torch.save(state, tmp_path / "vgg16.pth")
+    mat = write_nyu_file(tmp_path / "nyu.mat", n=2)
+    run = tmp_path / "run"
+    assert main(["--config", str(CONFIG), "--out", str(run), "stage=coarse", "epochs.coarse=1",
+                 "model.variant=eigen_vgg16", "model.fc_hidden=8", "model.coarse_channels=4",
+                 "model.scale2_channels=8", "model.scale3_channels=8",
+                 f"pretrained={tmp_path / 'vgg16.pth'}", "optimizer=sgd", "lr.coarse=1e-9",
+                 "data.kind=nyuv2", f"data.path={mat}", "data.split=random",
+                 "data.val_fraction=0.5", "batch_size=1", "eval_batch_size=1", *FAST]) == 0
+    got = torch.load(run / "last.pt", weights_only=True)["model_state"]
+    for k in state:
+        assert torch.allclose(got[f"scale1.{k}"], state[k], atol=1e-6), k
