@@ -309,3 +309,24 @@ def test_pretrained_vgg16_initialises_scale1(tmp_path: Path) -> None:
     got = torch.load(run / "last.pt", weights_only=True)["model_state"]
     for k in state:
         assert torch.allclose(got[f"scale1.{k}"], state[k], atol=1e-6), k
+
+
+def test_shipped_weights_are_a_full_frame_compact_checkpoint() -> None:
+    from depth_estimation_ros.checkpoint import default_checkpoint_path
+    from depth_estimation_ros.estimator import DepthEstimator
+    from depth_estimation_ros.model import PreprocessConfig
+
+    path = Path(__file__).resolve().parents[1] / "depth_estimation_ros" / "weights" / (
+        "compact_synthetic.pt")
+    if default_checkpoint_path() != path.resolve():
+        pytest.skip("DEPTH_ESTIMATION_CHECKPOINT points elsewhere")
+    assert path.stat().st_size <= 20 * 1024 * 1024
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt["model_config"]["variant"] == "compact"
+    assert ckpt["preprocess"] == PreprocessConfig.full_frame().to_dict()
+    assert ckpt["training"]["stage"] == "fine" and "optimizer_state" not in ckpt
+    assert ckpt["training"]["config"]["data"]["kind"] == "synthetic"
+    est = DepthEstimator(device="cpu")  # the default checkpoint is the shipped one
+    rgb = np.random.default_rng(3).integers(0, 255, size=(48, 64, 3), dtype=np.uint8)
+    depth = est.estimate(rgb)
+    assert depth.shape == (48, 64) and np.isfinite(depth).all()  # full frame: no NaN border
