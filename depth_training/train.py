@@ -39,6 +39,11 @@ Bad depth: pixels that are 0, NaN, inf or negative are invalid and masked out of
 the metrics (the NYUv2 loader itself refuses NaN in the file with a ``DatasetError``). A
 non-finite loss (divergence) stops the run with a :class:`TrainingError`.
 
+``time_limit_min.<stage>`` ends a stage at the first step past that wall-clock budget (the
+partial epoch is validated and logged); under a limit the cosine schedule follows the clock as
+well as the epochs, so a stage cut short still ends at a low rate. ``pretrained=`` initialises
+``eigen_vgg16``'s scale-1 convolutions from a local torchvision VGG16 file, as the paper does.
+
 ``--resume`` continues from ``<run>/last.pt``: same stage, epoch and global step (mid-epoch
 checkpoints from ``save_every_steps`` skip the batches already seen: the shuffle order of an
 epoch is a function of ``seed`` and the epoch), with the optimiser, scaler, RNG and
