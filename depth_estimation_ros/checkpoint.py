@@ -69,7 +69,9 @@ def resolve_checkpoint_path(path: str | os.PathLike[str] | None) -> Path:
 def _plain(value: Any) -> Any:
     """Convert to plain Python types so ``weights_only=True`` can load it."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        # int keys stay ints: optimizer state is keyed by parameter index
+        return {k if isinstance(k, (int, str)) else str(k): _plain(v)
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, torch.Tensor):

@@ -349,6 +349,8 @@ def run(args: argparse.Namespace) -> list[Path]:
     """Evaluate as the CLI arguments say; returns the written files."""
     if args.data is not None and args.synthetic is not None:
         raise EvaluationError("pass either --data or --synthetic, not both")
+    if args.split is None:  # synthetic scenes are held out by their seed, not by a split
+        args.split = "all" if args.synthetic is not None else "official"
     if args.samples < 0:
         raise EvaluationError(f"--samples must be non-negative, got {args.samples}")
     ckpt = load_checkpoint(args.checkpoint)
@@ -407,10 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "metrics.json, results.md and figures.")
     ap.add_argument("--checkpoint", required=True, help="checkpoint file (best.pt)")
     ap.add_argument("--data", type=Path, help="nyu_depth_v2_labeled.mat or a file in its layout")
-    ap.add_argument("--split", choices=EVAL_SPLITS, default="official",
+    ap.add_argument("--split", choices=EVAL_SPLITS, default=None,
                     help="official (654 test images; needs the 1449-image file), random "
                          "(the seeded held-out share, as in training) or all (default: "
-                         "official)")
+                         "official for --data, all for --synthetic)")
     ap.add_argument("--synthetic", type=int, metavar="N",
                     help="evaluate on N synthetic scenes instead of --data")
     ap.add_argument("--synthetic-seed", type=int,

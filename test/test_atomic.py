@@ -26,3 +26,14 @@ def test_failure_keeps_the_old_file_and_removes_the_temporary(tmp_path):
 def test_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         atomic_write_text(tmp_path / "nope" / "x.txt", "x")
+
+
+def test_permissions_follow_the_umask_not_mkstemp(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        target = atomic_write_text(tmp_path / "shared.txt", "x")
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o644

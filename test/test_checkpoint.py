@@ -94,3 +94,16 @@ def test_unwritable_destination_leaves_nothing(tmp_path, compact):
     with pytest.raises(TypeError, match="plain types"):
         _save(tmp_path / "m.pt", compact, training={"obj": object()})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_optimizer_state_survives_with_integer_keys(tmp_path, compact):
+    opt = torch.optim.Adam(compact.parameters(), lr=1e-3)
+    compact(torch.randn(1, 3, 228, 304)).mean().backward()
+    opt.step()
+    path = _save(tmp_path / "m.pt", compact, optimizer_state=opt.state_dict())
+    saved = torch.load(path, weights_only=True)["optimizer_state"]
+    restored = torch.optim.Adam(compact.parameters(), lr=1e-3)
+    restored.load_state_dict(saved)
+    assert len(restored.state) == len(opt.state) > 0
+    first = next(iter(opt.state))
+    torch.testing.assert_close(restored.state[first]["exp_avg"], opt.state[first]["exp_avg"])
