@@ -167,6 +167,27 @@ def test_transient_local_late_joiner_gets_last_sample() -> None:
     assert [(c.width, c.height) for c in got] == [(640, 480)]
 
 
+def test_large_payloads_written_back_to_back_arrive_intact() -> None:
+    # Image and PointCloud2 publishers encode into one reused buffer (PayloadEncoder): each
+    # sample must be copied by the writer before the next one overwrites that buffer.
+    qos = QosProfile(reliability="reliable", durability="volatile", depth=8)
+    rng = np.random.default_rng(7)
+    sent = [rng.integers(0, 256, size, dtype=np.uint8) for size in (640 * 480 * 32, 999, 4096)]
+    got: list[m.PointCloud2] = []
+    with DdsNode("big_pub") as a, DdsNode("big_sub") as b:
+        pub = a.create_publisher(m.PointCloud2, "/big/points", qos)
+        b.create_subscription(m.PointCloud2, "/big/points", got.append, qos)
+        assert pub.wait_for_subscriptions(1, timeout=15)
+        for i, data in enumerate(sent):  # no spinning in between: all are in flight at once
+            assert pub.publish(m.PointCloud2(
+                header=m.Header(stamp=m.Time(sec=i), frame_id="cam"), height=1,
+                width=data.size, point_step=1, row_step=data.size, data=data, is_dense=True))
+        assert b.spin(until=lambda: len(got) == len(sent), timeout=30)
+    for i, (msg, data) in enumerate(zip(got, sent, strict=True)):
+        assert msg.header.stamp.sec == i and msg.is_dense and msg.width == data.size
+        assert np.array_equal(np.frombuffer(msg.data, np.uint8), data)
+
+
 def test_callbacks_run_on_runtime_thread_errors_are_contained_timers_fire() -> None:
     threads: list[str] = []
     seen: list[int] = []
@@ -220,6 +241,8 @@ def test_publisher_and_node_input_errors() -> None:
             node.create_publisher(m.CameraInfo, "/err/image", SENSOR_DATA)
         with pytest.raises(TopicNameError, match="topic name"):
             node.create_publisher(m.Image, "/bad//name", SENSOR_DATA)
+        with pytest.raises(TypeError, match="dtype int16"):
+            pub.publish(m.Image(data=np.zeros(4, np.int16)))
         pub.destroy()
         with pytest.raises(RuntimeError, match="destroyed"):
             pub.publish(m.Image())

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+from cyclonedds._clayer import ddspy_write
 from cyclonedds.core import (
     DDSException,
     GuardCondition,
@@ -39,7 +40,7 @@ from cyclonedds.sub import DataReader
 from cyclonedds.topic import Topic
 from cyclonedds.util import duration
 
-from depth_estimation_ros.dds.messages import ros_type_name, type_hash
+from depth_estimation_ros.dds.messages import PayloadEncoder, ros_type_name, type_hash
 from depth_estimation_ros.dds.qos import QosProfile, reader_qos, writer_qos
 
 __all__ = [
@@ -197,6 +198,10 @@ class Publisher(Generic[MsgT]):
         self._writer = DataWriter(node.participant, topic, qos=dds_qos)
         self._destroyed = False
         self.dropped = 0  # reliable writes that timed out
+        # Images and clouds: encoded into one reused buffer (see PayloadEncoder); the lock
+        # keeps the buffer to one writer between encoding and the DDS write's own copy.
+        self._encoder = PayloadEncoder() if PayloadEncoder.supports(msg_type) else None
+        self._encode_lock = threading.Lock()
 
     def publish(self, msg: MsgT) -> bool:
         """Write one message.
@@ -219,7 +224,7 @@ class Publisher(Generic[MsgT]):
         if self._destroyed:
             raise RuntimeError(f"publisher on {self.topic_name} was destroyed")
         try:
-            self._writer.write(msg)
+            self._write(msg)
         except DDSException as exc:
             if exc.code != DDSException.DDS_RETCODE_TIMEOUT:
                 raise
@@ -231,6 +236,17 @@ class Publisher(Generic[MsgT]):
                 )
             return False
         return True
+
+    def _write(self, msg: MsgT) -> None:
+        if self._encoder is None:
+            self._writer.write(msg)
+            return
+        with self._encode_lock:
+            # what DataWriter.write does after serialising; ddspy_write copies the bytes
+            ret = ddspy_write(self._writer._ref,
+                              self._encoder.encode(msg, self._writer._use_version_2))
+        if ret < 0:
+            raise DDSException(ret, f"Occurred while writing sample in {self._writer!r}")
 
     def get_subscription_count(self) -> int:
         """Number of matched subscriptions (readers with compatible QoS), any process."""
