@@ -32,6 +32,12 @@ from torch import Tensor
 from depth_estimation_ros.camera import CameraIntrinsics
 from depth_estimation_ros.checkpoint import load_checkpoint, model_from_checkpoint
 from depth_estimation_ros.model import ModelConfig, PreprocessConfig
+from depth_estimation_ros.pointcloud import (
+    XYZ_POINT_STEP,
+    XYZRGB_POINT_STEP,
+    CloudBuffer,
+    cloud_from_records,
+)
 from depth_estimation_ros.preprocessing import normalize, resize_and_crop
 
 _LOG = logging.getLogger(__name__)
@@ -209,12 +215,17 @@ class DepthEstimator:
         """The (H, W, 3) RGB frame cut and resized to match the depth image (for clouds)."""
         if output != "native":
             return rgb
-        r = self.output_region(rgb.shape[1], rgb.shape[0])
-        x = torch.from_numpy(np.ascontiguousarray(
-            rgb[r.top: r.top + r.height, r.left: r.left + r.width])).permute(2, 0, 1)[None]
-        x = F.interpolate(x.float(), size=self._native_hw, mode="bilinear",
-                          align_corners=False, antialias=True)
-        return x[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
+        return self._native_colour(x)[0].permute(1, 2, 0).numpy()
+
+    def _native_colour(self, rgb: Tensor) -> Tensor:
+        """(1, 3, H, W) uint8 RGB frame → (1, 3, h, w) uint8, the region the native depth
+        covers, antialiased to the native size (on the frame's device)."""
+        r = self.output_region(rgb.shape[-1], rgb.shape[-2])
+        x = rgb[..., r.top: r.top + r.height, r.left: r.left + r.width].float()
+        x = F.interpolate(x, size=self._native_hw, mode="bilinear", align_corners=False,
+                          antialias=True)
+        return x.round().clamp(0, 255).to(torch.uint8)
 
     # ---------------------------------------------------------------- public API
     def estimate(self, image: np.ndarray, encoding: str = "rgb8",
@@ -292,6 +303,60 @@ class DepthEstimator:
         Raises:
             ValueError: bad image, encoding, output, intrinsics size, decimation or range.
         """
+        job = self._grid_job(image, encoding, output, intrinsics, decimation, min_range,
+                             max_range)
+        _, points = job.run(3)
+        with torch.inference_mode():
+            job.backproject(points)
+        return job.download()
+
+    def estimate_with_cloud(self, image: np.ndarray, encoding: str, output: str,
+                            intrinsics: CameraIntrinsics, decimation: int = 1,
+                            min_range: float = 0.0, max_range: float = math.inf,
+                            colour: bool = True) -> tuple[np.ndarray, CloudBuffer]:
+        """Depth of one frame and its ``sensor_msgs/PointCloud2`` buffer, built on the device.
+
+        The points are :meth:`estimate_with_points`'s; instead of an (H', W', 3) grid the
+        device writes the cloud's records themselves (``pointcloud.XYZ_FIELDS`` in 16 bytes,
+        or ``XYZRGB_FIELDS`` in 32 with the frame's colour packed as depth_image_proc does), so
+        depth and the finished cloud come back in one download and nothing is packed on the
+        host. The bytes equal ``pack_cloud(xyz, colour_for_depth(image)[::d, ::d])``'s.
+
+        Args:
+            image, encoding, output, intrinsics, decimation, min_range, max_range: as for
+                :meth:`estimate_with_points`.
+            colour: include the ``rgb`` field (grey for mono8).
+
+        Returns:
+            ``(depth, cloud)``: (H', W') float32 metres and an organised
+            (ceil(H'/d) x ceil(W'/d)) little-endian cloud with NaN points where invalid.
+
+        Raises:
+            ValueError: bad image, encoding, output, intrinsics size, decimation or range.
+        """
+        job = self._grid_job(image, encoding, output, intrinsics, decimation, min_range,
+                             max_range)
+        step = XYZRGB_POINT_STEP if colour else XYZ_POINT_STEP
+        _, records = job.run(step // 4)  # (H'/d, W'/d, step/4) float32
+        with torch.inference_mode():
+            records.zero_()  # padding bytes (and rgb's fourth byte) are zero
+            job.backproject(records[..., :3])  # x, y, z at offsets 0, 4, 8
+            if colour:
+                # rgb at offset 16: bytes b, g, r, 0 = the little-endian uint32 r<<16|g<<8|b;
+                # written one channel plane at a time (cheap strided byte copies)
+                rgb_bytes = records.view(torch.uint8)[..., 16:19]
+                r, g, b = job.colour_planes()
+                rgb_bytes[..., 0].copy_(b)
+                rgb_bytes[..., 1].copy_(g)
+                rgb_bytes[..., 2].copy_(r)
+        host_depth, host_records = job.download()
+        return host_depth, cloud_from_records(host_records, colour)
+
+    # ---------------------------------------------------------------- fast-path helpers
+    def _grid_job(self, image: np.ndarray, encoding: str, output: str,
+                  intrinsics: CameraIntrinsics, decimation: int, min_range: float,
+                  max_range: float) -> _GridJob:
+        """Check the arguments of the fast paths and upload the frame."""
         if output not in OUTPUT_MODES:
             raise ValueError(f"output {output!r} not understood; expected one of "
                              f"{OUTPUT_MODES}")
@@ -316,21 +381,8 @@ class DepthEstimator:
             raise ValueError(f"intrinsics of a {intrinsics.width}x{intrinsics.height} image "
                              f"match neither the {width}x{height} frame nor the "
                              f"{out_w}x{out_h} depth image; scale them first")
-        d = int(decimation)
-        rows, cols = -(-out_h // d), -(-out_w // d)
-        x = self._to_input(self._upload(a[None]), encoding)
-        with torch.inference_mode():
-            depth = self.postprocess(self.predict_depth(x), width, height, output)[0]
-            # One buffer holds both results so a single copy brings them to the host.
-            flat = torch.empty(out_h * out_w + rows * cols * 3, device=self.device,
-                               dtype=torch.float32)
-            host_depth = flat[: out_h * out_w].view(out_h, out_w)  # (H', W') metres
-            host_depth.copy_(depth)
-            points = flat[out_h * out_w:].view(rows, cols, 3)  # (H'/d, W'/d, 3) metres
-            self._backproject(depth, camera, d, float(min_range), float(max_range), points)
-        host = self._download([flat[None]])[0]
-        return (host[: out_h * out_w].reshape(out_h, out_w),
-                host[out_h * out_w:].reshape(rows, cols, 3))
+        return _GridJob(self, self._upload(a[None]), encoding, output, camera, int(decimation),
+                        float(min_range), float(max_range))
 
     def prepare_input(self, frames: np.ndarray, encoding: str = "rgb8") -> Tensor:
         """Same-size frames (B, H, W, C) uint8 on the host → (B, 3, h, w) network input.
@@ -473,6 +525,71 @@ class DepthEstimator:
                           f", compiled ({self.compile_mode})" if self.compile_mode else ""])
         return (f"{self.variant} on {self.device} ({self.precision}{extras}) "
                 f"from {self.checkpoint_path}")
+
+
+class _GridJob:
+    """One frame of :meth:`DepthEstimator.estimate_with_points` / ``estimate_with_cloud``.
+
+    Holds the uploaded frame and the checked arguments; :meth:`run` computes the depth and
+    allocates one device buffer for depth plus a per-point grid, so :meth:`download` brings
+    both to the host in a single copy.
+    """
+
+    def __init__(self, est: DepthEstimator, frames: Tensor, encoding: str, output: str,
+                 camera: CameraIntrinsics, decimation: int, min_range: float,
+                 max_range: float) -> None:
+        self.est, self.frames, self.encoding, self.output = est, frames, encoding, output
+        self.camera, self.d, self.min_range, self.max_range = (camera, decimation, min_range,
+                                                               max_range)
+        self._flat: Tensor | None = None
+        self._depth: Tensor | None = None
+        self._shape: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
+
+    def run(self, per_point: int) -> tuple[Tensor, Tensor]:
+        """Network and upsampling; returns device views (H', W') depth and (rows, cols,
+        ``per_point``) float32, uninitialised, both in the one buffer :meth:`download`
+        copies."""
+        est, frames = self.est, self.frames
+        height, width = frames.shape[1:3]
+        x = est._to_input(frames, self.encoding)
+        with torch.inference_mode():
+            depth = est.postprocess(est.predict_depth(x), width, height, self.output)[0]
+            out_h, out_w = depth.shape
+            rows, cols = -(-out_h // self.d), -(-out_w // self.d)
+            flat = torch.empty(out_h * out_w + rows * cols * per_point, device=est.device,
+                               dtype=torch.float32)
+            host_depth = flat[: out_h * out_w].view(out_h, out_w)  # (H', W') metres
+            host_depth.copy_(depth)
+            grid = flat[out_h * out_w:].view(rows, cols, per_point)
+        self._flat, self._depth = flat, depth
+        self._shape = (out_h, out_w, rows, cols, per_point)
+        return host_depth, grid
+
+    def backproject(self, out: Tensor) -> None:
+        """Points of the depth into ``out`` (rows, cols, 3), any strides."""
+        assert self._depth is not None, "run() first"
+        self.est._backproject(self._depth, self.camera, self.d, self.min_range,
+                              self.max_range, out)
+
+    def colour_planes(self) -> tuple[Tensor, Tensor, Tensor]:
+        """(rows, cols) uint8 R, G and B planes of the frame on the depth's point grid
+        (views where possible; as ``colour_for_depth(...)[::d, ::d]``)."""
+        channels, order = _CHANNEL_ORDER[self.encoding]
+        planes = self.frames[0].permute(2, 0, 1)  # (C, H, W) uint8 view
+        if self.output == "native":
+            rgb = planes[list(order)][None]  # (1, 3, H, W) RGB
+            planes = self.est._native_colour(rgb)[0]
+            order = (0, 1, 2)
+        d = self.d
+        return tuple(planes[c, ::d, ::d] for c in order)  # type: ignore[return-value]
+
+    def download(self) -> tuple[np.ndarray, np.ndarray]:
+        """Host (H', W') depth and (rows, cols, per_point) grid from one copy."""
+        assert self._flat is not None, "run() first"
+        out_h, out_w, rows, cols, per_point = self._shape
+        host = self.est._download([self._flat[None]])[0]
+        return (host[: out_h * out_w].reshape(out_h, out_w),
+                host[out_h * out_w:].reshape(rows, cols, per_point))
 
 
 def fold_batchnorm(model: torch.nn.Module) -> int:

@@ -31,7 +31,7 @@ from depth_estimation_ros.camera import CameraIntrinsics
 from depth_estimation_ros.diagnostics import PipelineStats, report, summary
 from depth_estimation_ros.msgconv import InputError, MessageTypes
 from depth_estimation_ros.params import NODE_NAME, DepthNodeParams
-from depth_estimation_ros.pointcloud import CloudBuffer, pack_cloud
+from depth_estimation_ros.pointcloud import CloudBuffer
 
 if TYPE_CHECKING:  # torch is imported only where a model is loaded
     from depth_estimation_ros.estimator import DepthEstimator
@@ -72,7 +72,8 @@ class FrameResult:
         cloud: Organised point cloud (depth_image_proc layout) or None.
         stamp: (sec, nanosec) copied from the input.
         frame_id: Copied from the input.
-        timings: Seconds per stage: ``inference``, ``cloud``.
+        timings: Seconds per stage: ``inference`` (the device pass: network, upsampling and,
+            when a cloud is wanted, its finished records; one download).
         received: Monotonic time (s) the input arrived.
     """
 
@@ -130,35 +131,22 @@ class FramePipeline:
         )
         cloud = None
         if want_cloud and p.publish_pointcloud:
-            # Depth and points from one device pass and one download (the GPU fast path).
-            depth, xyz = self.estimator.estimate_with_points(
+            # Depth and the finished cloud records from one device pass and one download.
+            depth, cloud = self.estimator.estimate_with_cloud(
                 frame.rgb, "rgb8", p.output_resolution, intrinsics,
-                p.pointcloud_decimation, p.min_range, p.max_range)
-            t1 = time.perf_counter()
-            cloud = self._cloud(xyz, frame.rgb)
+                p.pointcloud_decimation, p.min_range, p.max_range, p.pointcloud_color)
         else:
             depth = self.estimator.estimate(frame.rgb, "rgb8", output=p.output_resolution)
-            t1 = time.perf_counter()
-        t2 = time.perf_counter()
+        t1 = time.perf_counter()
         return FrameResult(
             depth=depth,
             intrinsics=intrinsics,
             cloud=cloud,
             stamp=frame.stamp,
             frame_id=frame.frame_id,
-            timings={"inference": t1 - t0, "cloud": t2 - t1},
+            timings={"inference": t1 - t0},
             received=frame.received,
         )
-
-    def _cloud(self, xyz: np.ndarray, rgb: np.ndarray) -> CloudBuffer:
-        """Pack (H', W', 3) points, coloured from the frame when configured."""
-        p = self.params
-        colours = None
-        if p.pointcloud_color:
-            step = p.pointcloud_decimation
-            # (H', W', 3) uint8, the same grid as the points
-            colours = self.estimator.colour_for_depth(rgb, p.output_resolution)[::step, ::step]
-        return pack_cloud(xyz, colours)
 
 
 def build_estimator(params: DepthNodeParams) -> DepthEstimator:

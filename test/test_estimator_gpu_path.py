@@ -14,6 +14,7 @@ from depth_estimation_ros.camera import CameraIntrinsics, backproject
 from depth_estimation_ros.checkpoint import save_checkpoint
 from depth_estimation_ros.estimator import DepthEstimator
 from depth_estimation_ros.model import PreprocessConfig, build_model
+from depth_estimation_ros.pointcloud import XYZ_FIELDS, XYZRGB_FIELDS, pack_cloud, unpack_cloud
 
 torch.set_num_threads(2)
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
@@ -84,6 +85,48 @@ def test_points_bad_arguments(cpu, picture, kwargs, match):
         cpu.estimate_with_points(picture, **args)
 
 
+def _as_encoding(rgb: np.ndarray, encoding: str) -> np.ndarray:
+    if encoding == "bgr8":
+        return np.ascontiguousarray(rgb[..., ::-1])
+    if encoding == "rgba8":
+        return np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 77, np.uint8)], axis=2)
+    if encoding == "mono8":
+        return np.ascontiguousarray(rgb[..., 1])
+    return rgb
+
+
+@pytest.mark.parametrize("encoding,output,decimation,colour", [
+    ("rgb8", "input", 1, True), ("bgr8", "input", 3, True), ("rgba8", "native", 2, True),
+    ("mono8", "input", 2, True), ("rgb8", "native", 1, False), ("bgr8", "input", 1, False),
+])
+def test_cloud_built_on_device_equals_host_pack(cpu, picture, encoding, output, decimation,
+                                                colour):
+    frame = _as_encoding(picture, encoding)
+    k = CameraIntrinsics.nyu_kinect(640, 480)
+    lo, hi = _split_range(cpu.estimate(frame, encoding, output))
+    depth, cloud = cpu.estimate_with_cloud(frame, encoding, output, k, decimation, lo, hi,
+                                           colour)
+    ref_depth, xyz = cpu.estimate_with_points(frame, encoding, output, k, decimation, lo, hi)
+    np.testing.assert_array_equal(depth, ref_depth)
+    rgb = picture if encoding != "mono8" else np.repeat(frame[..., None], 3, axis=2)
+    colours = cpu.colour_for_depth(rgb, output)[::decimation, ::decimation] if colour else None
+    expected = pack_cloud(xyz, colours)
+    assert (cloud.width, cloud.height) == (expected.width, expected.height)
+    assert cloud.fields == (XYZRGB_FIELDS if colour else XYZ_FIELDS)
+    assert (cloud.point_step, cloud.row_step) == (expected.point_step, expected.row_step)
+    assert not cloud.is_dense and not cloud.is_bigendian
+    assert cloud.data.tobytes() == expected.data.tobytes()  # NaN points and padding too
+    points = unpack_cloud(cloud.data, cloud.fields, cloud.point_step, cloud.width,
+                          cloud.height)
+    assert 0.0 < np.isnan(points["z"]).mean() < 1.0  # the range limits did cut some points
+
+
+def test_cloud_bad_arguments_are_checked_as_for_points(cpu, picture):
+    with pytest.raises(ValueError, match="decimation"):
+        cpu.estimate_with_cloud(picture, "rgb8", "input", CameraIntrinsics.nyu_kinect(640, 480),
+                                decimation=0)
+
+
 def test_cuda_graphs_fall_back_to_eager_on_cpu(checkpoint, cpu, picture):
     est = DepthEstimator(checkpoint, "cpu", cuda_graphs=True)
     assert not est.cuda_graphs and "CUDA graphs" not in est.describe()
@@ -128,6 +171,22 @@ def test_cuda_points_match_cpu_backproject(checkpoint, picture, graphs):
     expected = backproject(depth, k, 2)
     assert np.array_equal(np.isnan(xyz), np.isnan(expected))
     np.testing.assert_allclose(xyz, expected, rtol=1e-6, atol=1e-6)
+
+
+@needs_cuda
+@pytest.mark.parametrize("graphs", [False, True])
+def test_cuda_cloud_matches_cpu_pack(checkpoint, picture, graphs):
+    gpu = DepthEstimator(checkpoint, "cuda", cuda_graphs=graphs)
+    k = CameraIntrinsics.nyu_kinect(640, 480)
+    depth, cloud = gpu.estimate_with_cloud(picture, "bgr8", "input", k, 2, 0.5, 8.0)
+    expected = pack_cloud(backproject(depth, k, 2, 0.5, 8.0), picture[::2, ::2, ::-1])
+    got = unpack_cloud(cloud.data, cloud.fields, 32, cloud.width, cloud.height)
+    want = unpack_cloud(expected.data, expected.fields, 32, cloud.width, cloud.height)
+    for name in ("x", "y", "z"):
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-6, atol=1e-6)
+    # colour and padding bytes exactly
+    a = cloud.data.reshape(-1, 32)[:, 12:]
+    np.testing.assert_array_equal(a, expected.data.reshape(-1, 32)[:, 12:])
 
 
 @needs_cuda

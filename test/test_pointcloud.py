@@ -22,6 +22,7 @@ from depth_estimation_ros.pointcloud import (
     CloudBuffer,
     PointCloudError,
     PointFieldSpec,
+    cloud_from_records,
     dtype_from_fields,
     pack_cloud,
     pack_rgb,
@@ -209,3 +210,18 @@ def test_bad_inputs_raise() -> None:
         pack_cloud(xyz, rgb[:, :2])
     with pytest.raises(PointCloudError, match="uint8"):
         pack_cloud(xyz, rgb.astype(np.float32))
+
+
+def test_cloud_from_records_wraps_without_copy_and_checks_layout() -> None:
+    xyz, rgb = _grid()
+    packed = pack_cloud(xyz, rgb)
+    records = packed.data.view("<f4").reshape(xyz.shape[0], xyz.shape[1], 8)
+    again = cloud_from_records(records, colour=True)
+    assert np.shares_memory(again.data, records)
+    assert again.fields == XYZRGB_FIELDS and again.row_step == 32 * xyz.shape[1]
+    xyz_only = cloud_from_records(np.zeros((2, 3, 4), "<f4"), colour=False)
+    assert xyz_only.fields == XYZ_FIELDS and xyz_only.data.nbytes == 2 * 3 * 16
+    for bad, colour in [(records, False), (np.zeros((2, 3, 8), np.float64), True),
+                        (records[:, ::2], True), (np.zeros((2, 3, 8), ">f4"), True)]:
+        with pytest.raises(PointCloudError, match="C-contiguous"):
+            cloud_from_records(bad, colour)
