@@ -12,7 +12,10 @@ the network runs channels-last (faster with oneDNN on the CPU as with cuDNN on t
 For a fixed frame size the network can also be captured as CUDA graphs (``cuda_graphs=True``:
 one graph per batch size, replayed with a single launch) or compiled with ``torch.compile``
 (``compile_mode``). :meth:`DepthEstimator.estimate_with_points` back-projects the depth to
-an organised point grid on the device, so depth and points come back in one download.
+an organised point grid on the device, so depth and points come back in one download;
+:meth:`DepthEstimator.estimate_with_cloud` goes one step further and writes the
+``sensor_msgs/PointCloud2`` records themselves (xyz, packed colour, padding) on the device, so
+the host only wraps the downloaded bytes (what the node does).
 """
 
 from __future__ import annotations
@@ -303,9 +306,9 @@ class DepthEstimator:
         Raises:
             ValueError: bad image, encoding, output, intrinsics size, decimation or range.
         """
-        job = self._grid_job(image, encoding, output, intrinsics, decimation, min_range,
-                             max_range)
-        _, points = job.run(3)
+        job = self.fast_frame(image, encoding, output, intrinsics, decimation, min_range,
+                              max_range)
+        points = job.run(3)
         with torch.inference_mode():
             job.backproject(points)
         return job.download()
@@ -334,29 +337,18 @@ class DepthEstimator:
         Raises:
             ValueError: bad image, encoding, output, intrinsics size, decimation or range.
         """
-        job = self._grid_job(image, encoding, output, intrinsics, decimation, min_range,
-                             max_range)
-        step = XYZRGB_POINT_STEP if colour else XYZ_POINT_STEP
-        _, records = job.run(step // 4)  # (H'/d, W'/d, step/4) float32
-        with torch.inference_mode():
-            records.zero_()  # padding bytes (and rgb's fourth byte) are zero
-            job.backproject(records[..., :3])  # x, y, z at offsets 0, 4, 8
-            if colour:
-                # rgb at offset 16: bytes b, g, r, 0 = the little-endian uint32 r<<16|g<<8|b;
-                # written one channel plane at a time (cheap strided byte copies)
-                rgb_bytes = records.view(torch.uint8)[..., 16:19]
-                r, g, b = job.colour_planes()
-                rgb_bytes[..., 0].copy_(b)
-                rgb_bytes[..., 1].copy_(g)
-                rgb_bytes[..., 2].copy_(r)
+        job = self.fast_frame(image, encoding, output, intrinsics, decimation, min_range,
+                              max_range)
+        job.run((XYZRGB_POINT_STEP if colour else XYZ_POINT_STEP) // 4)
+        job.build_cloud(colour)
         host_depth, host_records = job.download()
         return host_depth, cloud_from_records(host_records, colour)
 
-    # ---------------------------------------------------------------- fast-path helpers
-    def _grid_job(self, image: np.ndarray, encoding: str, output: str,
-                  intrinsics: CameraIntrinsics, decimation: int, min_range: float,
-                  max_range: float) -> _GridJob:
-        """Check the arguments of the fast paths and upload the frame."""
+    def fast_frame(self, image: np.ndarray, encoding: str, output: str,
+                   intrinsics: CameraIntrinsics, decimation: int = 1, min_range: float = 0.0,
+                   max_range: float = math.inf) -> FastFrame:
+        """Check the fast path's arguments (as :meth:`estimate_with_points`), upload the
+        frame and return the `FastFrame` that runs the rest step by step."""
         if output not in OUTPUT_MODES:
             raise ValueError(f"output {output!r} not understood; expected one of "
                              f"{OUTPUT_MODES}")
@@ -381,7 +373,7 @@ class DepthEstimator:
             raise ValueError(f"intrinsics of a {intrinsics.width}x{intrinsics.height} image "
                              f"match neither the {width}x{height} frame nor the "
                              f"{out_w}x{out_h} depth image; scale them first")
-        return _GridJob(self, self._upload(a[None]), encoding, output, camera, int(decimation),
+        return FastFrame(self, self._upload(a[None]), encoding, output, camera, int(decimation),
                         float(min_range), float(max_range))
 
     def prepare_input(self, frames: np.ndarray, encoding: str = "rgb8") -> Tensor:
@@ -527,12 +519,13 @@ class DepthEstimator:
                 f"from {self.checkpoint_path}")
 
 
-class _GridJob:
-    """One frame of :meth:`DepthEstimator.estimate_with_points` / ``estimate_with_cloud``.
+class FastFrame:
+    """One frame through the device fast path, step by step.
 
-    Holds the uploaded frame and the checked arguments; :meth:`run` computes the depth and
-    allocates one device buffer for depth plus a per-point grid, so :meth:`download` brings
-    both to the host in a single copy.
+    :meth:`DepthEstimator.estimate_with_points` and :meth:`~DepthEstimator.estimate_with_cloud`
+    run it whole; the benchmark times its steps (each is device work: :meth:`prepare`,
+    :meth:`infer`, :meth:`finish`, then :meth:`backproject` / :meth:`build_cloud`, then one
+    :meth:`download`). Make one with :meth:`DepthEstimator.fast_frame`.
     """
 
     def __init__(self, est: DepthEstimator, frames: Tensor, encoding: str, output: str,
@@ -543,27 +536,38 @@ class _GridJob:
                                                                max_range)
         self._flat: Tensor | None = None
         self._depth: Tensor | None = None
+        self._grid: Tensor | None = None
         self._shape: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
 
-    def run(self, per_point: int) -> tuple[Tensor, Tensor]:
-        """Network and upsampling; returns device views (H', W') depth and (rows, cols,
-        ``per_point``) float32, uninitialised, both in the one buffer :meth:`download`
-        copies."""
-        est, frames = self.est, self.frames
-        height, width = frames.shape[1:3]
-        x = est._to_input(frames, self.encoding)
+    def prepare(self) -> Tensor:
+        """The uploaded frame → network input (channel order, resize, crop, normalise)."""
+        return self.est._to_input(self.frames, self.encoding)
+
+    def infer(self, x: Tensor) -> Tensor:
+        """The network: (1, 1, h, w) metres at the native size."""
         with torch.inference_mode():
-            depth = est.postprocess(est.predict_depth(x), width, height, self.output)[0]
+            return self.est.predict_depth(x)
+
+    def finish(self, native: Tensor, per_point: int) -> Tensor:
+        """Upsample and mask the depth into a buffer that also holds a (rows, cols,
+        ``per_point``) float32 grid (uninitialised, returned) for :meth:`download`."""
+        est = self.est
+        height, width = self.frames.shape[1:3]
+        with torch.inference_mode():
+            depth = est.postprocess(native, width, height, self.output)[0]
             out_h, out_w = depth.shape
             rows, cols = -(-out_h // self.d), -(-out_w // self.d)
             flat = torch.empty(out_h * out_w + rows * cols * per_point, device=est.device,
                                dtype=torch.float32)
-            host_depth = flat[: out_h * out_w].view(out_h, out_w)  # (H', W') metres
-            host_depth.copy_(depth)
+            flat[: out_h * out_w].view(out_h, out_w).copy_(depth)  # (H', W') metres
             grid = flat[out_h * out_w:].view(rows, cols, per_point)
-        self._flat, self._depth = flat, depth
+        self._flat, self._depth, self._grid = flat, depth, grid
         self._shape = (out_h, out_w, rows, cols, per_point)
-        return host_depth, grid
+        return grid
+
+    def run(self, per_point: int) -> Tensor:
+        """:meth:`prepare`, :meth:`infer` and :meth:`finish` in one go."""
+        return self.finish(self.infer(self.prepare()), per_point)
 
     def backproject(self, out: Tensor) -> None:
         """Points of the depth into ``out`` (rows, cols, 3), any strides."""
@@ -582,6 +586,23 @@ class _GridJob:
             order = (0, 1, 2)
         d = self.d
         return tuple(planes[c, ::d, ::d] for c in order)  # type: ignore[return-value]
+
+    def build_cloud(self, colour: bool) -> None:
+        """Write the PointCloud2 records into the grid :meth:`finish` made with
+        ``per_point = point_step / 4`` (8 with colour, 4 without)."""
+        records = self._grid
+        assert records is not None, "finish() first"
+        with torch.inference_mode():
+            records.zero_()  # padding bytes (and rgb's fourth byte) are zero
+            self.backproject(records[..., :3])  # x, y, z at offsets 0, 4, 8
+            if colour:
+                # rgb at offset 16: bytes b, g, r, 0 = the little-endian uint32 r<<16|g<<8|b;
+                # written one channel plane at a time (cheap strided byte copies)
+                rgb_bytes = records.view(torch.uint8)[..., 16:19]
+                r, g, b = self.colour_planes()
+                rgb_bytes[..., 0].copy_(b)
+                rgb_bytes[..., 1].copy_(g)
+                rgb_bytes[..., 2].copy_(r)
 
     def download(self) -> tuple[np.ndarray, np.ndarray]:
         """Host (H', W') depth and (rows, cols, per_point) grid from one copy."""
@@ -673,5 +694,5 @@ class _CudaGraphNetwork:
         return graph, static_in, static_out
 
 
-__all__ = ["DepthEstimator", "ESTIMATOR_ENCODINGS", "OUTPUT_MODES", "OutputRegion",
+__all__ = ["DepthEstimator", "ESTIMATOR_ENCODINGS", "FastFrame", "OUTPUT_MODES", "OutputRegion",
            "ModelConfig", "PreprocessConfig", "resolve_device"]
