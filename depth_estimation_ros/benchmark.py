@@ -2,28 +2,37 @@
 
 ``python -m depth_estimation_ros.benchmark`` feeds 640×480 ``rgb8`` frames, as CDR bytes the
 way they arrive from DDS, through every stage the node runs and reports p50/p99 per stage
-and end to end, and throughput:
+and end to end, and throughput. At batch 1 the stages are the node's own path
+(``DepthEstimator.fast_frame``, what ``estimate_with_cloud`` and ``FramePipeline`` run):
 
 ========================  ======================================================================
 ``deserialize``           CDR bytes → ``sensor_msgs/Image`` (DDS message class)
 ``decode``                ``Image`` → (H, W, 3) uint8 RGB (``msgconv.image_to_rgb``)
 ``preprocess``            upload, channel order, resize, crop, normalise (on the device)
 ``inference``             the network and ``exp``: (B, 1, 109, 147) metres (model only)
-``postprocess``           upsample to the frame, NaN outside the valid range, download
-``backproject``           depth → (H, W, 3) points (``camera.backproject``)
-``pack``                  points + colours → PointCloud2 buffer (``pointcloud.pack_cloud``)
-``serialize``             depth ``Image``, ``CameraInfo``, ``PointCloud2`` → CDR bytes
+``postprocess``           upsample to the frame, NaN outside the valid range
+``cloud``                 back-projection and PointCloud2 records (xyz, colour, padding) on
+                          the device
+``download``              depth and cloud records to the host, one copy
+``serialize``             depth ``Image``, ``CameraInfo``, ``PointCloud2`` → CDR bytes, as the
+                          DDS publishers encode them (``PayloadEncoder``)
 ========================  ======================================================================
+
+For comparison it also times the plain host alternative to ``cloud``: ``host_backproject``
+(``camera.backproject``) and ``host_pack`` (``pointcloud.pack_cloud``). With ``--batch`` > 1
+the stages are the batch API's (``prepare_input``, ``predict_depth``, ``postprocess`` with the
+download, then host back-projection and packing as ``cloud``).
 
 Device stages are timed with CUDA events on a GPU (after warm-up), host stages with
 ``time.perf_counter``. End to end is timed separately, without the per-stage
-synchronisation, four ways: ``end_to_end`` (the stages back to back, as above),
-``fast_path`` (back-projection on the device, depth and points in one download:
-``DepthEstimator.estimate_with_points``), ``ready`` (the fast path up to depth, camera info
-and packed cloud ready on the host, before DDS serialisation) and ``pipeline`` (the node's
-``pipeline.FramePipeline.process``, batch 1). It also times ``pointcloud.pack_cloud`` against a
-per-point ``struct.pack`` loop over the same cloud, and with ``--ablation`` each CUDA
-optimisation against the plain fp32 eager path in the same run.
+synchronisation, four ways: ``end_to_end`` (the plain path: ``estimate_batch``, host
+back-projection and packing, serialisation), ``fast_path`` (``estimate_with_cloud`` and
+serialisation), ``ready`` (the fast path up to depth, camera info and cloud ready on the
+host, before serialisation) and ``pipeline`` (the node's ``pipeline.FramePipeline.process``
+with decode and serialisation, batch 1). It also times ``pointcloud.pack_cloud`` against a
+per-point ``struct.pack`` loop over the same cloud, the DDS encoding of the cloud against
+cyclonedds' stock ``serialize``, and with ``--ablation`` each optimisation against the plain
+fp32 eager path in the same run.
 
 Untrained weights are fine for timing: each variant is built from ``ModelConfig.preset`` in
 memory, unless ``--checkpoint`` (or, for ``compact``, the shipped checkpoint) is given.
@@ -40,7 +49,7 @@ import struct
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +75,21 @@ from depth_estimation_ros.model import (
 )
 from depth_estimation_ros.params import DepthNodeParams
 from depth_estimation_ros.pipeline import Frame, FramePipeline
-from depth_estimation_ros.pointcloud import XYZRGB_POINT_STEP, pack_cloud
+from depth_estimation_ros.pointcloud import (
+    XYZ_POINT_STEP,
+    XYZRGB_POINT_STEP,
+    CloudBuffer,
+    cloud_from_records,
+    pack_cloud,
+)
 from depth_estimation_ros.preprocessing import normalize, resize_and_crop
 
 _LOG = logging.getLogger(__name__)
 
 WIDTH, HEIGHT = 640, 480  # camera frame (pixels)
 STAGES: tuple[str, ...] = ("deserialize", "decode", "preprocess", "inference", "postprocess",
-                           "backproject", "pack", "serialize")
+                           "cloud", "download", "serialize")
+HOST_STAGES: tuple[str, ...] = ("host_backproject", "host_pack")  # the plain alternative
 NETWORK_STAGE = "inference"
 _FRAME_ID = "camera_color_optical_frame"
 
@@ -193,15 +209,24 @@ class FrameJob:
     intrinsics: CameraIntrinsics
     raw: list[bytes]  # one CDR Image per frame of the batch
     types: msgconv.MessageTypes
+    # one reused encoder per publisher, as dds.runtime.Publisher keeps them
+    encoders: tuple[messages.PayloadEncoder, messages.PayloadEncoder] = field(
+        default_factory=lambda: (messages.PayloadEncoder(), messages.PayloadEncoder()))
 
-    def serialize(self, depth: np.ndarray, cloud: Any, stamp: tuple[int, int]) -> int:
-        """Build the three output messages and encode them; returns the bytes written."""
+    def serialize(self, depth: np.ndarray, cloud: CloudBuffer, stamp: tuple[int, int]) -> int:
+        """Build the three output messages and encode them as the DDS publishers do (XCDR1,
+        images and clouds through a reused ``PayloadEncoder``); returns the bytes written."""
         t = self.types
-        out = [msgconv.depth_image_msg(t, depth, stamp, _FRAME_ID),
-               msgconv.camera_info_msg(t, self.intrinsics, stamp, _FRAME_ID),
-               msgconv.point_cloud_msg(t, cloud, stamp, _FRAME_ID)]
-        # XCDR1 (plain CDR), as the DDS writers encode them
-        return sum(len(m.serialize(use_version_2=False)) for m in out)
+        image_enc, cloud_enc = self.encoders
+        n = len(image_enc.encode(msgconv.depth_image_msg(t, depth, stamp, _FRAME_ID)))
+        n += len(msgconv.camera_info_msg(t, self.intrinsics, stamp, _FRAME_ID)
+                 .serialize(use_version_2=False))
+        return n + len(cloud_enc.encode(msgconv.point_cloud_msg(t, cloud, stamp, _FRAME_ID)))
+
+    @property
+    def per_point(self) -> int:
+        """float32 values per cloud record (8 with colour, 4 without)."""
+        return (XYZRGB_POINT_STEP if self.params.pointcloud_color else XYZ_POINT_STEP) // 4
 
     def cloud(self, xyz: np.ndarray, rgb: np.ndarray) -> Any:
         """Pack points (and, as the node's default, colours) into a PointCloud2 buffer."""
@@ -224,28 +249,46 @@ def _decode(raw: bytes, max_pixels: int) -> tuple[np.ndarray, tuple[int, int]]:
 def run_stages(job: FrameJob, clock: StageClock) -> dict[str, float]:
     """One batch through every stage, each timed on its own; seconds per stage."""
     est, p = job.estimator, job.params
+    colour = p.pointcloud_color
     times: dict[str, float] = {}
     msgs, times["deserialize"] = clock.time(
         lambda: [messages.Image.deserialize(r) for r in job.raw], on_device=False)
     rgbs, times["decode"] = clock.time(
         lambda: [msgconv.image_to_rgb(m, p.max_input_pixels) for m in msgs], on_device=False)
-    x, times["preprocess"] = clock.time(lambda: est.prepare_input(np.stack(rgbs)), True)
-    native, times["inference"] = clock.time(lambda: est.predict_depth(x), True)
-    depths, times["postprocess"] = clock.time(
-        lambda: list(est.to_host(est.postprocess(native, WIDTH, HEIGHT, "input"))), True)
-    xyzs, times["backproject"] = clock.time(
-        lambda: [job.backproject(d) for d in depths], on_device=False)
-    clouds, times["pack"] = clock.time(
-        lambda: [job.cloud(xyz, rgb) for xyz, rgb in zip(xyzs, rgbs, strict=True)], False)
+    if len(rgbs) == 1:  # the node's path
+        frame, upload = clock.time(lambda: est.fast_frame(
+            rgbs[0], "rgb8", "input", job.intrinsics, p.pointcloud_decimation, p.min_range,
+            p.max_range), on_device=True)
+        x, prepare = clock.time(frame.prepare, on_device=True)
+        times["preprocess"] = upload + prepare
+        native, times["inference"] = clock.time(lambda: frame.infer(x), on_device=True)
+        _, times["postprocess"] = clock.time(lambda: frame.finish(native, job.per_point), True)
+        _, times["cloud"] = clock.time(lambda: frame.build_cloud(colour), on_device=True)
+        (depth, records), times["download"] = clock.time(frame.download, on_device=False)
+        depths, clouds = [depth], [cloud_from_records(records, colour)]
+    else:  # the batch API, then back-projection and packing on the host
+        x, times["preprocess"] = clock.time(lambda: est.prepare_input(np.stack(rgbs)), True)
+        native, times["inference"] = clock.time(lambda: est.predict_depth(x), True)
+        depths, times["postprocess"] = clock.time(
+            lambda: list(est.to_host(est.postprocess(native, WIDTH, HEIGHT, "input"))), True)
+        clouds, times["cloud"] = clock.time(
+            lambda: [job.cloud(job.backproject(d), rgb) for d, rgb in zip(depths, rgbs,
+                                                                          strict=True)], False)
     stamp = msgconv.stamp_and_frame(msgs[0])[0]
     _, times["serialize"] = clock.time(
         lambda: [job.serialize(d, c, stamp) for d, c in zip(depths, clouds, strict=True)],
         on_device=False)
+    # the plain host alternative to "cloud", for comparison (not part of the node's frame)
+    xyzs, times["host_backproject"] = clock.time(
+        lambda: [job.backproject(d) for d in depths], on_device=False)
+    _, times["host_pack"] = clock.time(
+        lambda: [job.cloud(xyz, rgb) for xyz, rgb in zip(xyzs, rgbs, strict=True)], False)
     return times
 
 
 def run_end_to_end(job: FrameJob) -> int:
-    """The stages back to back, as a node would run them on a batch; returns bytes out."""
+    """The plain path on a batch: ``estimate_batch``, back-projection and packing on the
+    host, serialisation; returns bytes out."""
     est, p = job.estimator, job.params
     decoded = [_decode(r, p.max_input_pixels) for r in job.raw]
     rgbs = [rgb for rgb, _ in decoded]
@@ -255,17 +298,17 @@ def run_end_to_end(job: FrameJob) -> int:
 
 
 def run_fast_path(job: FrameJob, serialize: bool = True) -> int:
-    """Batch 1 with back-projection on the device and one download per frame.
+    """Batch 1, depth and finished cloud from the device in one download
+    (``estimate_with_cloud``).
 
-    Without ``serialize`` it stops when depth, camera info and the packed cloud are ready on
-    the host (the ``ready`` figure); with it, the three messages are also encoded.
+    Without ``serialize`` it stops when depth, camera info and the cloud are ready on the
+    host (the ``ready`` figure); with it, the three messages are also encoded.
     """
     p = job.params
     rgb, stamp = _decode(job.raw[0], p.max_input_pixels)
-    depth, xyz = job.estimator.estimate_with_points(
+    depth, cloud = job.estimator.estimate_with_cloud(
         rgb, "rgb8", "input", job.intrinsics, p.pointcloud_decimation, p.min_range,
-        p.max_range)
-    cloud = job.cloud(xyz, rgb)
+        p.max_range, p.pointcloud_color)
     if serialize:
         return job.serialize(depth, cloud, stamp)
     info = msgconv.camera_info_msg(job.types, job.intrinsics, stamp, _FRAME_ID)
@@ -314,12 +357,12 @@ def benchmark_config(variant: str, device: torch.device, *, iterations: int, war
     clock = StageClock(device)
     for _ in range(warmup):
         run_stages(job, clock)
-    per_stage: dict[str, list[float]] = {s: [] for s in STAGES}
+    per_stage: dict[str, list[float]] = {s: [] for s in STAGES + HOST_STAGES}
     for _ in range(iterations):
         for name, seconds in run_stages(job, clock).items():
             per_stage[name].append(seconds)
-    stages = {s: summarize(v) for s, v in per_stage.items()}
-    total_p50 = sum(st["p50_ms"] for st in stages.values())
+    stages = {s: summarize(v) for s, v in per_stage.items() if v}
+    total_p50 = sum(stages[s]["p50_ms"] for s in STAGES if s in stages)
     result: dict[str, Any] = {
         "variant": variant, "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if cuda else cpu_model_name(),
@@ -331,6 +374,7 @@ def benchmark_config(variant: str, device: torch.device, *, iterations: int, war
         **network_cost(variant),
         "stages": stages,
         "stages_p50_sum_ms": total_p50,
+        # everything but the network, as a share of the node's stages (p50s, summed)
         "non_network_share": 1.0 - stages[NETWORK_STAGE]["p50_ms"] / total_p50,
     }
     times, wall = _repeat(lambda: run_end_to_end(job), iterations, warmup, clock.sync)
@@ -345,6 +389,9 @@ def benchmark_config(variant: str, device: torch.device, *, iterations: int, war
         times, wall = _repeat(lambda: run_pipeline(job, pipeline), iterations, warmup,
                               clock.sync)
         result["pipeline"] = {**summarize(times), "frames_per_s": iterations / wall}
+        # the same share against the node's whole frame, timed as one piece
+        result["pipeline_non_network_share"] = (
+            1.0 - stages[NETWORK_STAGE]["p50_ms"] / result["pipeline"]["p50_ms"])
     return result
 
 
@@ -381,6 +428,29 @@ def compare_packing(colour: bool = True, repeats: int = 20,
             "ratio_p50": slow_s["p50_ms"] / fast_s["p50_ms"], "identical_bytes": same}
 
 
+def compare_encoding(colour: bool = True, repeats: int = 20) -> dict[str, Any]:
+    """DDS encoding of one 640×480 cloud message: what ``DataWriter.write`` does with
+    cyclonedds' serializer (``serialize`` then pad to 4 bytes) vs ``PayloadEncoder``, same
+    run, same message; and whether the bytes are identical."""
+    rgb = sample_frame()
+    depth = np.linspace(0.5, 6.0, WIDTH * HEIGHT, dtype=np.float32).reshape(HEIGHT, WIDTH)
+    cloud = pack_cloud(backproject(depth, CameraIntrinsics.nyu_kinect(WIDTH, HEIGHT)),
+                       rgb if colour else None)
+    msg = msgconv.point_cloud_msg(msgconv.MessageTypes.dds(), cloud, (1, 0), _FRAME_ID)
+
+    def stock() -> bytes:
+        raw = msg.serialize(use_version_2=False)
+        return raw.ljust((len(raw) + 3) & ~3, b"\0")
+
+    encoder = messages.PayloadEncoder()
+    slow, _ = _repeat(stock, repeats, 2, lambda: None)
+    fast, _ = _repeat(lambda: encoder.encode(msg), repeats, 2, lambda: None)
+    slow_s, fast_s = summarize(slow), summarize(fast)
+    return {"bytes": len(stock()), "stock_serialize": slow_s, "payload_encoder": fast_s,
+            "ratio_p50": slow_s["p50_ms"] / fast_s["p50_ms"],
+            "identical_bytes": bytes(encoder.encode(msg)) == stock()}
+
+
 # ------------------------------------------------------------------------------ ablation
 @dataclass(frozen=True)
 class AblationStep:
@@ -396,6 +466,7 @@ class AblationStep:
     compile_mode: str | None = None
     gpu_preprocess: bool = False
     device_backproject: bool = False
+    device_cloud: bool = False
     cuda_only: bool = False
     cpu_only: bool = False
 
@@ -417,6 +488,7 @@ def ablation_steps(compile_mode: str | None = None) -> list[AblationStep]:
                                                         "cuda_only": True}),
         ("+ device back-projection (one download)", {"device_backproject": True,
                                                      "cuda_only": False}),
+        ("+ cloud records on the device (nothing packed on the host)", {"device_cloud": True}),
     ]
     steps = [plain]
     for name, change in changes:
@@ -461,14 +533,20 @@ def ablate(variant: str, device: torch.device, *, iterations: int, warmup: int,
 
         def frame(est: DepthEstimator = est, step: AblationStep = step) -> Any:
             args = (params.pointcloud_decimation, params.min_range, params.max_range)
+            d = params.pointcloud_decimation
+            colours = rgb[::d, ::d] if params.pointcloud_color else None
+            if step.device_cloud:
+                return est.estimate_with_cloud(rgb, "rgb8", "input", camera, *args,
+                                               params.pointcloud_color)
             if step.device_backproject:
-                return est.estimate_with_points(rgb, "rgb8", "input", camera, *args)
+                depth, xyz = est.estimate_with_points(rgb, "rgb8", "input", camera, *args)
+                return depth, pack_cloud(xyz, colours)
             if step.gpu_preprocess:
                 depth = est.estimate(rgb, "rgb8", "input")
             else:
                 native = est.predict_depth(_host_preprocess(est, rgb))
                 depth = est.to_host(est.postprocess(native, WIDTH, HEIGHT, "input")[0])
-            return depth, backproject(depth, camera, *args)
+            return depth, pack_cloud(backproject(depth, camera, *args), colours)
 
         for _ in range(warmup):
             model_only()
@@ -527,24 +605,27 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["Per stage, p50 / p99 ms (per batch):", "",
                   "| stage | " + " | ".join(heads) + " |",
                   "|---" * (len(heads) + 1) + "|"]
-        for stage in STAGES:
-            lines.append(f"| {stage} | " + " | ".join(_fmt(r["stages"][stage]) for r in results)
-                         + " |")
+        for stage in STAGES + HOST_STAGES:
+            lines.append(f"| {stage} | " + " | ".join(_fmt(r["stages"].get(stage))
+                                                      for r in results) + " |")
         for key in ("end_to_end", "fast_path", "ready", "pipeline"):
             lines.append(f"| **{key}** | " + " | ".join(_fmt(r.get(key)) for r in results)
                          + " |")
         lines += ["", "| variant | device | precision | batch | GFLOP | params (M) | model p50 "
-                  "ms | end-to-end p50 ms | frames/s | fast path frames/s | non-network share |",
+                  "ms | end-to-end p50 ms | frames/s | fast path frames/s | non-network share "
+                  "(stages / pipeline) |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in results:
             fast = r.get("fast_path", {}).get("frames_per_s")
+            share = r.get("pipeline_non_network_share")
             lines.append(
                 f"| {r['variant']} | {r['device']} ({r['device_name']}) | {r['precision']}"
                 f"{' + graphs' if r['cuda_graphs'] else ''} | {r['batch']} | {r['gflop']:.1f} | "
                 f"{r['parameters'] / 1e6:.1f} | {r['stages'][NETWORK_STAGE]['p50_ms']:.2f} | "
                 f"{r['end_to_end']['p50_ms']:.2f} | {r['end_to_end']['frames_per_s']:.1f} | "
                 f"{'—' if fast is None else f'{fast:.1f}'} | "
-                f"{100 * r['non_network_share']:.1f} % |")
+                f"{100 * r['non_network_share']:.1f} % / "
+                f"{'—' if share is None else f'{100 * share:.1f} %'} |")
     pack = report.get("packing")
     if pack:
         lines += ["", f"Cloud packing, {pack['points']} points"
@@ -554,10 +635,19 @@ def markdown(report: dict[str, Any]) -> str:
                   "|---|---|---|---|",
                   f"| {_fmt(pack['pack_cloud'])} | {_fmt(pack['struct_pack_loop'])} | "
                   f"{pack['ratio_p50']:.0f}× | {pack['identical_bytes']} |"]
+    enc = report.get("encoding")
+    if enc:
+        lines += ["", f"DDS encoding of that cloud's PointCloud2 ({enc['bytes']} B), p50 / p99 "
+                  "ms:", "",
+                  "| PayloadEncoder | cyclonedds serialize + pad | ratio (p50) | "
+                  "identical bytes |",
+                  "|---|---|---|---|",
+                  f"| {_fmt(enc['payload_encoder'])} | {_fmt(enc['stock_serialize'])} | "
+                  f"{enc['ratio_p50']:.0f}× | {enc['identical_bytes']} |"]
     rows = report.get("ablation")
     if rows:
         lines += ["", "Ablation (cumulative), p50 / p99 ms:", "",
-                  "| variant | device | step | model | speed-up | frame → depth + points | "
+                  "| variant | device | step | model | speed-up | frame → depth + cloud | "
                   "speed-up |", "|---|---|---|---|---|---|---|"]
         for row in rows:
             lines.append(f"| {row['variant']} | {row['device']} | {row['step']} | "
@@ -604,7 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ablation-only", action="store_true",
                    help="only the ablation (and the packing comparison)")
     p.add_argument("--no-packing", action="store_true",
-                   help="skip the pack_cloud vs struct.pack comparison")
+                   help="skip the pack_cloud vs struct.pack and the DDS encoding comparisons")
     p.add_argument("--json", default=None, metavar="OUT", help="write the full report here")
     p.add_argument("--markdown", default=None, metavar="OUT", help="write the tables here")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -651,6 +741,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for v in variants for d in resolved]
     if not args.no_packing:
         report["packing"] = compare_packing(colour=params.pointcloud_color)
+        report["encoding"] = compare_encoding(colour=params.pointcloud_color)
     if args.ablation or args.ablation_only:
         report["ablation"] = [row for v in variants for d in resolved
                               for row in ablate(v, d, iterations=args.iterations,

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from depth_estimation_ros.benchmark import (
+    HOST_STAGES,
     STAGES,
+    compare_encoding,
     compare_packing,
     main,
     network_cost,
@@ -40,12 +42,15 @@ def test_every_stage_has_p50_and_p99(report):
     data, _ = report
     (result,) = data["results"]
     assert (result["variant"], result["device"], result["batch"]) == ("compact", "cpu", 1)
-    assert list(result["stages"]) == list(STAGES)
+    assert list(result["stages"]) == list(STAGES + HOST_STAGES)
     for name, stats in result["stages"].items():
         assert _is_time(stats), name
     for key in ("end_to_end", "fast_path", "ready", "pipeline"):
         assert _is_time(result[key]) and result[key]["frames_per_s"] > 0.0, key
     assert 0.0 < result["non_network_share"] < 1.0
+    assert result["pipeline_non_network_share"] < 1.0
+    node_sum = sum(result["stages"][s]["p50_ms"] for s in STAGES)  # host stages not counted
+    assert result["stages_p50_sum_ms"] == pytest.approx(node_sum)
     # the network dominates a frame even on a CPU
     assert result["stages"]["inference"]["p50_ms"] == max(
         s["p50_ms"] for s in result["stages"].values())
@@ -68,6 +73,7 @@ def test_cpu_ablation_rows(report):
     assert "+ bfloat16 (CPU)" in steps
     assert not any("fp16" in s or "CUDA graphs" in s for s in steps)  # CUDA-only rows
     assert data["ablation"][0]["model_speedup"] == 1.0
+    assert steps[-1].startswith("+ cloud records on the device")
     for row in data["ablation"]:
         assert _is_time(row["model"]) and _is_time(row["frame"])
     assert "Ablation" in table
@@ -86,6 +92,24 @@ def test_packing_comparison_full_cloud():
     result = compare_packing(colour=True, repeats=2, loop_repeats=1)
     assert result["points"] == 640 * 480 and result["identical_bytes"]
     assert result["ratio_p50"] > 5.0  # vectorised packing beats a Python loop by far
+
+
+def test_batch_stages_use_the_batch_api_and_host_cloud(tmp_path):
+    out = tmp_path / "b2.json"
+    argv = ["--variants", "compact", "--devices", "cpu", "--iterations", "1", "--warmup", "0",
+            "--batch", "2", "--no-packing", "--decimation", "2", "--json", str(out)]
+    assert main(argv) == 0
+    (result,) = json.loads(out.read_text())["results"]
+    assert result["batch"] == 2 and "fast_path" not in result
+    assert "download" not in result["stages"]  # inside postprocess for the batch API
+    assert {"preprocess", "inference", "postprocess", "cloud", "serialize"} <= set(
+        result["stages"])
+
+
+def test_encoding_comparison_full_cloud():
+    result = compare_encoding(colour=True, repeats=2)
+    assert result["identical_bytes"] and result["bytes"] > 640 * 480 * 32
+    assert result["payload_encoder"]["n"] == result["stock_serialize"]["n"] == 2
 
 
 def test_flop_count_of_the_paper_network():
