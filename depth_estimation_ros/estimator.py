@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from depth_estimation_ros import headroom
 from depth_estimation_ros.camera import CameraIntrinsics
 from depth_estimation_ros.checkpoint import load_checkpoint, model_from_checkpoint
 from depth_estimation_ros.model import ModelConfig, PreprocessConfig
@@ -537,6 +538,7 @@ class FastFrame:
         self._flat: Tensor | None = None
         self._depth: Tensor | None = None
         self._grid: Tensor | None = None
+        self._host: headroom.FrameStorage | None = None
         self._shape: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
 
     def prepare(self) -> Tensor:
@@ -550,18 +552,31 @@ class FastFrame:
 
     def finish(self, native: Tensor, per_point: int) -> Tensor:
         """Upsample and mask the depth into a buffer that also holds a (rows, cols,
-        ``per_point``) float32 grid (uninitialised, returned) for :meth:`download`."""
+        ``per_point``) float32 grid (uninitialised, returned) for :meth:`download`.
+
+        Both land on the host in :mod:`~depth_estimation_ros.headroom` storage, with room for
+        a message header before each, so the DDS publishers send them without copying. On
+        the CPU the device buffer *is* that storage (nothing to download); on CUDA it mirrors
+        the storage's span, which one copy fills.
+        """
         est = self.est
         height, width = self.frames.shape[1:3]
         with torch.inference_mode():
             depth = est.postprocess(native, width, height, self.output)[0]
             out_h, out_w = depth.shape
             rows, cols = -(-out_h // self.d), -(-out_w // self.d)
-            flat = torch.empty(out_h * out_w + rows * cols * per_point, device=est.device,
-                               dtype=torch.float32)
+            sizes = (4 * out_h * out_w, 4 * rows * cols * per_point)
+            host = headroom.allocate(sizes, _pinned_empty if est.device.type == "cuda"
+                                     else None)
+            if est.device.type == "cuda":
+                flat = torch.empty(host.span.nbytes // 4, device=est.device,
+                                   dtype=torch.float32)
+            else:
+                flat = torch.from_numpy(host.span.view(np.float32))
+            grid_at = (host.payloads[1].ctypes.data - host.span.ctypes.data) // 4
             flat[: out_h * out_w].view(out_h, out_w).copy_(depth)  # (H', W') metres
-            grid = flat[out_h * out_w:].view(rows, cols, per_point)
-        self._flat, self._depth, self._grid = flat, depth, grid
+            grid = flat[grid_at: grid_at + rows * cols * per_point].view(rows, cols, per_point)
+        self._flat, self._depth, self._grid, self._host = flat, depth, grid, host
         self._shape = (out_h, out_w, rows, cols, per_point)
         return grid
 
@@ -605,12 +620,23 @@ class FastFrame:
                 rgb_bytes[..., 2].copy_(r)
 
     def download(self) -> tuple[np.ndarray, np.ndarray]:
-        """Host (H', W') depth and (rows, cols, per_point) grid from one copy."""
-        assert self._flat is not None, "run() first"
+        """Host (H', W') depth and (rows, cols, per_point) grid from one copy (none on the
+        CPU), views of headroom storage."""
+        assert self._flat is not None and self._host is not None, "finish() first"
         out_h, out_w, rows, cols, per_point = self._shape
-        host = self.est._download([self._flat[None]])[0]
-        return (host[: out_h * out_w].reshape(out_h, out_w),
-                host[out_h * out_w:].reshape(rows, cols, per_point))
+        host = self._host
+        if self._flat.device.type == "cuda":
+            # into pinned memory, asynchronously, then wait for it
+            torch.from_numpy(host.span.view(np.float32)).copy_(self._flat, non_blocking=True)
+            torch.cuda.current_stream(self._flat.device).synchronize()
+        depth, grid = (p.view(np.float32) for p in host.payloads)
+        return depth.reshape(out_h, out_w), grid.reshape(rows, cols, per_point)
+
+
+def _pinned_empty(nbytes: int) -> np.ndarray:
+    """Page-locked host memory from torch's caching allocator, as a uint8 ndarray (it keeps
+    the tensor, and so the block, alive)."""
+    return torch.empty(nbytes, dtype=torch.uint8, pin_memory=True).numpy()
 
 
 def fold_batchnorm(model: torch.nn.Module) -> int:

@@ -45,7 +45,7 @@ def test_every_stage_has_p50_and_p99(report):
     assert list(result["stages"]) == list(STAGES + HOST_STAGES)
     for name, stats in result["stages"].items():
         assert _is_time(stats), name
-    for key in ("end_to_end", "fast_path", "ready", "pipeline"):
+    for key in ("end_to_end", "fast_path", "ready", "pipeline", "network"):
         assert _is_time(result[key]) and result[key]["frames_per_s"] > 0.0, key
     assert 0.0 < result["non_network_share"] < 1.0
     assert result["pipeline_non_network_share"] < 1.0

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from depth_estimation_ros import headroom
 from depth_estimation_ros.dds import messages as m
 from depth_estimation_ros.dds.qos import DEFAULT, SENSOR_DATA, QosError, QosProfile
 from depth_estimation_ros.dds.runtime import (
@@ -173,6 +174,9 @@ def test_large_payloads_written_back_to_back_arrive_intact() -> None:
     qos = QosProfile(reliability="reliable", durability="volatile", depth=8)
     rng = np.random.default_rng(7)
     sent = [rng.integers(0, 256, size, dtype=np.uint8) for size in (640 * 480 * 32, 999, 4096)]
+    in_place = headroom.allocate([640 * 480 * 32]).payloads[0]  # as estimate_with_cloud's
+    in_place[:] = rng.integers(0, 256, in_place.size, dtype=np.uint8)
+    sent.append(in_place)
     got: list[m.PointCloud2] = []
     with DdsNode("big_pub") as a, DdsNode("big_sub") as b:
         pub = a.create_publisher(m.PointCloud2, "/big/points", qos)
@@ -183,6 +187,7 @@ def test_large_payloads_written_back_to_back_arrive_intact() -> None:
                 header=m.Header(stamp=m.Time(sec=i), frame_id="cam"), height=1,
                 width=data.size, point_step=1, row_step=data.size, data=data, is_dense=True))
         assert b.spin(until=lambda: len(got) == len(sent), timeout=30)
+        assert pub.in_place_writes == 1  # the last one was not copied before writing
     for i, (msg, data) in enumerate(zip(got, sent, strict=True)):
         assert msg.header.stamp.sec == i and msg.is_dense and msg.width == data.size
         assert np.array_equal(np.frombuffer(msg.data, np.uint8), data)

@@ -37,6 +37,8 @@ from cyclonedds.idl._machinery import (
 from cyclonedds.idl._support import Buffer
 from cyclonedds.idl.annotations import final
 
+from depth_estimation_ros import headroom
+
 __all__ = [
     "CameraInfo",
     "CompressedImage",
@@ -409,25 +411,32 @@ _TAIL_AFTER_DATA: dict[type, int] = {Image: 0, CompressedImage: 0, PointCloud2: 
 
 
 class PayloadEncoder:
-    """Encodes messages with a large ``data`` payload into one reused buffer, one copy.
+    """Encodes messages with a large ``data`` payload with at most one copy of it.
 
     The stock path (``DataWriter.write``) allocates a fresh buffer per message, copies the
     payload into it, slices it, converts it to ``bytes`` and pads it with ``ljust``: four
-    copies of a 9.8 MB coloured 640×480 cloud, most of them into never-touched pages (about
-    16 ms on the 2-vCPU development VM). Here the fields around the payload are encoded by
-    cyclonedds' own machinery on a copy of the message with an empty payload (a few hundred
-    bytes), and the payload is copied once into a buffer kept from the previous message, so
-    its pages are already mapped. The bytes are identical to ``msg.serialize()`` followed by
-    the writer's padding to a multiple of 4 (tested).
+    copies of a 9.8 MB coloured 640×480 cloud, most of them into never-touched pages (2 to
+    20 ms on the 2-vCPU development VM, depending on the allocator's state). Here the fields
+    around the payload are encoded by cyclonedds' own machinery on a copy of the message with
+    an empty payload (a few hundred bytes), and then either
 
-    The returned view aliases the encoder's buffer: it is valid until the next
-    :meth:`encode` call. The DDS writer copies it into its own sample before returning, so a
-    publisher can encode the next message right after writing. Not thread-safe: a caller
-    shared between threads holds a lock from :meth:`encode` until it is done with the view.
+    - the payload lies in :mod:`depth_estimation_ros.headroom` storage (what
+      ``DepthEstimator.estimate_with_cloud`` returns): the fields are written into the free
+      bytes around it and the payload is not copied at all; or
+    - it is copied once into a buffer kept from the previous message, whose pages are
+      already mapped.
+
+    The bytes are identical to ``msg.serialize()`` followed by the writer's padding to a
+    multiple of 4 (tested). The returned view is valid until the next :meth:`encode` call
+    and, in the first case, until the payload's storage is written again; the DDS writer
+    copies it into its own sample before returning. Not thread-safe: a caller shared
+    between threads holds a lock from :meth:`encode` until it is done with the view, and a
+    payload in headroom storage is published from one thread at a time.
     """
 
     def __init__(self) -> None:
         self._buffer = bytearray()
+        self.in_place = 0  # messages encoded around their payload, without copying it
 
     @staticmethod
     def supports(msg_type: type) -> bool:
@@ -453,19 +462,30 @@ class PayloadEncoder:
         head = msg.__idl__.serialize(dataclasses.replace(msg, data=b""),
                                      use_version_2=use_version_2)
         cut = len(head) - tail  # end of the uint32 payload length
-        total = len(head) + n
-        padded = (total + 3) & ~3
-        order = "<" if head[1] & 1 else ">"  # encapsulation kind: odd = little endian
-        if len(self._buffer) < padded:
+        after = ((len(head) + n + 3) & ~3) - cut - n  # tail and padding
+        length = struct.pack("<I" if head[1] & 1 else ">I", n)  # encapsulation: odd = LE
+        placed = headroom.locate(payload)
+        if placed is not None:
+            storage, at = placed
+            if at >= cut and at + n + after <= storage.nbytes:
+                out = memoryview(storage)[at - cut: at + n + after]
+                out[: cut - 4] = head[: cut - 4]
+                out[cut - 4: cut] = length
+                out[cut + n: cut + n + tail] = head[cut:]
+                out[cut + n + tail:] = bytes(after - tail)
+                self.in_place += 1
+                return out
+        if len(self._buffer) < cut + n + after:
             # grow with headroom so slightly larger messages do not reallocate again
-            self._buffer = bytearray(padded + padded // 8)
+            size = cut + n + after
+            self._buffer = bytearray(size + size // 8)
         buf = self._buffer
-        buf[:cut - 4] = head[:cut - 4]
-        struct.pack_into(order + "I", buf, cut - 4, n)
-        buf[cut:cut + n] = payload
-        buf[cut + n:total] = head[cut:]
-        buf[total:padded] = bytes(padded - total)
-        return memoryview(buf)[:padded]
+        buf[: cut - 4] = head[: cut - 4]
+        buf[cut - 4: cut] = length
+        buf[cut: cut + n] = payload
+        buf[cut + n: cut + n + tail] = head[cut:]
+        buf[cut + n + tail: cut + n + after] = bytes(after - tail)
+        return memoryview(buf)[: cut + n + after]
 
 
 def ros_type_name(msg_type: type) -> str:

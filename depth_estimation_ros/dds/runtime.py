@@ -248,6 +248,11 @@ class Publisher(Generic[MsgT]):
         if ret < 0:
             raise DDSException(ret, f"Occurred while writing sample in {self._writer!r}")
 
+    @property
+    def in_place_writes(self) -> int:
+        """Messages written without copying their payload (it lay in headroom storage)."""
+        return self._encoder.in_place if self._encoder is not None else 0
+
     def get_subscription_count(self) -> int:
         """Number of matched subscriptions (readers with compatible QoS), any process."""
         if self._destroyed:
