@@ -153,6 +153,7 @@ class DepthEstimator:
         self.model = model
         self._pinned: dict[tuple, tuple[Tensor, torch.cuda.Event]] = {}
         self._rays: dict[tuple, tuple[Tensor, Tensor]] = {}
+        self._nans: dict[tuple, Tensor] = {}
         if cuda_graphs and compile_mode is not None:
             raise ValueError("cuda_graphs and compile_mode are alternatives; use one (the "
                              "'reduce-overhead' compile mode already uses CUDA graphs)")
@@ -400,33 +401,55 @@ class DepthEstimator:
             return torch.exp(self._net(x).float())
 
     def postprocess(self, depth: Tensor, width: int, height: int,
-                    output: str = "input", mask_invalid: bool = True) -> Tensor:
+                    output: str = "input", mask_invalid: bool = True,
+                    out: Tensor | None = None) -> Tensor:
         """Native depth (B, 1, h, w) → (B, H, W) metres at the output size, NaN invalid.
 
         With ``mask_invalid=False`` nothing is NaN: the border outside the covered crop repeats
-        the prediction's edge and out-of-range values are kept.
+        the prediction's edge and out-of-range values are kept. ``out`` (B, H, W) float32,
+        any strides, receives the result instead of a new tensor (the fast path writes the
+        depth straight into its download buffer this way).
         """
-        pre = self.preprocess
         if output == "native":
-            out = depth[:, 0]
+            full = depth[:, 0]
         else:
             r = self.output_region(width, height)
             inner = F.interpolate(depth, size=(r.height, r.width), mode="bilinear",
                                   align_corners=False)
             pad = (r.left, width - r.left - r.width, r.top, height - r.top - r.height)
             if not any(pad):
-                out = inner[:, 0]
+                full = inner[:, 0]
             elif not mask_invalid:
-                return F.pad(inner, pad, mode="replicate")[:, 0]
+                full = F.pad(inner, pad, mode="replicate")[:, 0]
             else:
-                inner = inner[:, 0]
-                out = torch.full((depth.shape[0], height, width), float("nan"),
-                                 device=depth.device, dtype=depth.dtype)
-                out[:, r.top: r.top + r.height, r.left: r.left + r.width] = inner
+                if out is None:
+                    out = torch.empty((depth.shape[0], height, width), device=depth.device,
+                                      dtype=depth.dtype)
+                out.fill_(float("nan"))
+                self._mask(inner[:, 0], out[:, r.top: r.top + r.height,
+                                            r.left: r.left + r.width])
+                return out
         if not mask_invalid:
-            return out
-        valid = (out >= pre.min_depth) & (out <= pre.max_depth)
-        return torch.where(valid, out, torch.full_like(out, float("nan")))
+            return full if out is None else out.copy_(full)
+        if out is None:
+            out = torch.empty_like(full)
+        self._mask(full, out)
+        return out
+
+    def _mask(self, depth: Tensor, out: Tensor) -> None:
+        """``out`` = ``depth`` inside the valid range, NaN elsewhere (NaN stays NaN)."""
+        pre = self.preprocess
+        valid = (depth >= pre.min_depth) & (depth <= pre.max_depth)
+        torch.where(valid, depth, self._nan(depth), out=out)
+
+    def _nan(self, like: Tensor) -> Tensor:
+        """A NaN scalar tensor on ``like``'s device and dtype (cached)."""
+        key = (like.device, like.dtype)
+        nan = self._nans.get(key)
+        if nan is None:
+            nan = self._nans[key] = torch.tensor(float("nan"), device=like.device,
+                                                 dtype=like.dtype)
+        return nan
 
     # ---------------------------------------------------------------- internals
     def _backproject(self, depth: Tensor, camera: CameraIntrinsics, decimation: int,
@@ -445,11 +468,20 @@ class DepthEstimator:
             rays = self._rays[key] = (x_ray, y_ray)
         x_ray, y_ray = rays
         z = depth[::decimation, ::decimation]  # (H', W') metres
-        valid = (z > 0.0) & (z >= min_range) & (z <= max_range) & (z < math.inf)
-        z = torch.where(valid, z, torch.full_like(z, float("nan")))
-        out[..., 0] = x_ray * z
-        out[..., 1] = y_ray * z
-        out[..., 2] = z
+        pre = self.preprocess
+        if pre.min_depth > 0.0 and min_range <= pre.min_depth and max_range >= pre.max_depth:
+            # postprocess already made everything outside [min_depth, max_depth] NaN, and
+            # this range is wider: nothing left to mask (the node's default settings)
+            out[..., 2].copy_(z)
+        else:
+            # z > 0, >= min_range, <= max_range and finite, in two comparisons
+            low = (z >= min_range) if min_range > 0.0 else (z > 0.0)
+            high = (z <= max_range) if max_range < math.inf else (z < math.inf)
+            torch.where(low & high, z, self._nan(z), out=out[..., 2])
+        z = out[..., 2]
+        # written in place through out's strides: no temporaries, no extra copies
+        torch.mul(x_ray, z, out=out[..., 0])
+        torch.mul(y_ray, z, out=out[..., 1])
 
     @staticmethod
     def _check_image(image: np.ndarray, encoding: str) -> np.ndarray:
@@ -492,14 +524,17 @@ class DepthEstimator:
     def _to_input(self, frames: Tensor, encoding: str) -> Tensor:
         """(B, H, W, C) uint8 on device → (B, 3, h, w) normalised network input."""
         channels, order = _CHANNEL_ORDER[encoding]
-        x = frames.permute(0, 3, 1, 2)  # (B, C, H, W) uint8 view
+        x = frames.permute(0, 3, 1, 2)  # (B, C, H, W) uint8 view with channels-last strides
+        if x.device.type != "cpu":
+            # planar float for the device's (float-only) antialiased resize
+            x = x.to(torch.float32, memory_format=torch.contiguous_format)
+        # Resize every channel of the frame as it came (on the CPU in uint8, straight from
+        # the channels-last layout), then pick R, G, B from the small result: the same kernel
+        # runs for rgb8 and bgr8, so one picture gives identical depth in either encoding.
+        x = resize_and_crop(x, self.preprocess)  # (B, C, h, w) float 0–255
         if (channels, order) != (3, (0, 1, 2)):
-            # whole channel planes; indexing the last axis of (B, H, W, C) costs ~3 ms on a CPU
             x = x[:, list(order)]
-        # one pass to planar float (B, 3, H, W) RGB 0–255; same layout for every encoding, so
-        # the same resize kernel runs and rgb8/bgr8 of one picture give identical depth
-        x = x.to(torch.float32, memory_format=torch.contiguous_format)
-        x = normalize(resize_and_crop(x, self.preprocess), self.preprocess).to(self.dtype)
+        x = normalize(x, self.preprocess).to(self.dtype)
         if self.channels_last:
             return x.contiguous(memory_format=torch.channels_last)
         return x.contiguous()
@@ -561,10 +596,9 @@ class FastFrame:
         """
         est = self.est
         height, width = self.frames.shape[1:3]
+        out_h, out_w = est.output_shape(width, height, self.output)
+        rows, cols = -(-out_h // self.d), -(-out_w // self.d)
         with torch.inference_mode():
-            depth = est.postprocess(native, width, height, self.output)[0]
-            out_h, out_w = depth.shape
-            rows, cols = -(-out_h // self.d), -(-out_w // self.d)
             sizes = (4 * out_h * out_w, 4 * rows * cols * per_point)
             host = headroom.allocate(sizes, _pinned_empty if est.device.type == "cuda"
                                      else None)
@@ -574,7 +608,8 @@ class FastFrame:
             else:
                 flat = torch.from_numpy(host.span.view(np.float32))
             grid_at = (host.payloads[1].ctypes.data - host.span.ctypes.data) // 4
-            flat[: out_h * out_w].view(out_h, out_w).copy_(depth)  # (H', W') metres
+            depth = flat[: out_h * out_w].view(out_h, out_w)  # (H', W') metres
+            est.postprocess(native, width, height, self.output, out=depth[None])
             grid = flat[grid_at: grid_at + rows * cols * per_point].view(rows, cols, per_point)
         self._flat, self._depth, self._grid, self._host = flat, depth, grid, host
         self._shape = (out_h, out_w, rows, cols, per_point)
