@@ -410,6 +410,10 @@ class DepthEstimator:
         any strides, receives the result instead of a new tensor (the fast path writes the
         depth straight into its download buffer this way).
         """
+        # Bilinear upsampling only forms convex combinations of the native pixels, so when all
+        # of those lie in the valid range (the usual case) no output pixel can leave it and
+        # the mask is a plain copy. Checked on the CPU only: on CUDA it would be a sync.
+        in_range = mask_invalid and depth.device.type == "cpu" and self._in_range(depth)
         if output == "native":
             full = depth[:, 0]
         else:
@@ -427,17 +431,28 @@ class DepthEstimator:
                                       dtype=depth.dtype)
                 out.fill_(float("nan"))
                 self._mask(inner[:, 0], out[:, r.top: r.top + r.height,
-                                            r.left: r.left + r.width])
+                                            r.left: r.left + r.width], in_range)
                 return out
         if not mask_invalid:
             return full if out is None else out.copy_(full)
         if out is None:
             out = torch.empty_like(full)
-        self._mask(full, out)
+        self._mask(full, out, in_range)
         return out
 
-    def _mask(self, depth: Tensor, out: Tensor) -> None:
-        """``out`` = ``depth`` inside the valid range, NaN elsewhere (NaN stays NaN)."""
+    def _in_range(self, depth: Tensor) -> bool:
+        """Whether every value of ``depth`` is within [min_depth, max_depth] (no NaN), with a
+        1e-5 relative margin for the rounding of interpolated values (a few float32 ulps)."""
+        pre = self.preprocess
+        lo, hi = torch.aminmax(depth)
+        return bool(lo >= pre.min_depth * (1 + 1e-5)) and bool(hi <= pre.max_depth * (1 - 1e-5))
+
+    def _mask(self, depth: Tensor, out: Tensor, in_range: bool = False) -> None:
+        """``out`` = ``depth`` inside the valid range, NaN elsewhere (NaN stays NaN);
+        ``in_range`` says the caller knows every value is inside (then it is a copy)."""
+        if in_range:
+            out.copy_(depth)
+            return
         pre = self.preprocess
         valid = (depth >= pre.min_depth) & (depth <= pre.max_depth)
         torch.where(valid, depth, self._nan(depth), out=out)

@@ -163,3 +163,39 @@ def test_unmasked_output_extends_the_edge_for_evaluation(paper, picture):
     np.testing.assert_array_equal(raw[inside], masked[inside])
     np.testing.assert_array_equal(raw[0, r.left: r.left + r.width], raw[r.top, r.left:
                                                                         r.left + r.width])
+
+
+def _masked_reference(est, native, width, height):
+    """postprocess spelled out: upsample the covered region, NaN border, NaN out of range."""
+    r = est.output_region(width, height)
+    inner = torch.nn.functional.interpolate(native, size=(r.height, r.width), mode="bilinear",
+                                            align_corners=False)[0, 0].numpy()
+    out = np.full((height, width), np.nan, np.float32)
+    out[r.top: r.top + r.height, r.left: r.left + r.width] = inner
+    pre = est.preprocess
+    with np.errstate(invalid="ignore"):
+        out[~((out >= pre.min_depth) & (out <= pre.max_depth))] = np.nan
+    return out
+
+
+@pytest.mark.parametrize("case", ["inside", "straddling", "at_the_limits", "with_nan"])
+def test_postprocess_masks_exactly_as_spelled_out(full_frame, paper, case):
+    # inside the range the mask is skipped (upsampling cannot leave it); it must not matter
+    rng = np.random.default_rng(3)
+    native = rng.uniform(0.5, 8.0, (1, 1, 109, 147)).astype(np.float32)
+    if case == "straddling":
+        native[0, 0, ::3, ::4] = 12.0
+        native[0, 0, 5:9, 5:9] = 0.05
+    elif case == "at_the_limits":
+        native[0, 0, :40] = 10.0  # exactly max_depth: rounding in the upsampling could step over
+        native[0, 0, 60:] = 0.1
+    elif case == "with_nan":
+        native[0, 0, 50, 70] = np.nan
+    x = torch.from_numpy(native)
+    for est in (full_frame, paper):
+        for w, h in ((640, 480), (333, 251)):
+            got = est.postprocess(x, w, h)[0].numpy()
+            np.testing.assert_array_equal(got, _masked_reference(est, x, w, h))
+            out = torch.zeros(1, h, w)
+            est.postprocess(x, w, h, out=out)
+            np.testing.assert_array_equal(out[0].numpy(), got)
