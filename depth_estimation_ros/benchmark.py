@@ -141,6 +141,13 @@ def sample_frame(width: int = WIDTH, height: int = HEIGHT, seed: int = 0) -> np.
     return np.ascontiguousarray(img // 2 + noise)
 
 
+def sample_cloud(colour: bool = True) -> CloudBuffer:
+    """A packed 640×480 cloud of ``sample_frame``'s colours over a depth ramp."""
+    depth = np.linspace(0.5, 6.0, WIDTH * HEIGHT, dtype=np.float32).reshape(HEIGHT, WIDTH)
+    return pack_cloud(backproject(depth, CameraIntrinsics.nyu_kinect(WIDTH, HEIGHT)),
+                      sample_frame() if colour else None)
+
+
 def image_cdr(rgb: np.ndarray, stamp: tuple[int, int] = (1, 0)) -> bytes:
     """The CDR bytes of a ``sensor_msgs/Image`` rgb8 message carrying ``rgb``."""
     height, width = rgb.shape[:2]
@@ -451,10 +458,7 @@ def compare_encoding(colour: bool = True, repeats: int = 20) -> dict[str, Any]:
     """DDS encoding of one 640×480 cloud message: what ``DataWriter.write`` does with
     cyclonedds' serializer (``serialize`` then pad to 4 bytes) vs ``PayloadEncoder``, same
     run, same message; and whether the bytes are identical."""
-    rgb = sample_frame()
-    depth = np.linspace(0.5, 6.0, WIDTH * HEIGHT, dtype=np.float32).reshape(HEIGHT, WIDTH)
-    cloud = pack_cloud(backproject(depth, CameraIntrinsics.nyu_kinect(WIDTH, HEIGHT)),
-                       rgb if colour else None)
+    cloud = sample_cloud(colour)
     msg = msgconv.point_cloud_msg(msgconv.MessageTypes.dds(), cloud, (1, 0), _FRAME_ID)
 
     def stock() -> bytes:
@@ -468,6 +472,66 @@ def compare_encoding(colour: bool = True, repeats: int = 20) -> dict[str, Any]:
     return {"bytes": len(stock()), "stock_serialize": slow_s, "payload_encoder": fast_s,
             "ratio_p50": slow_s["p50_ms"] / fast_s["p50_ms"],
             "identical_bytes": bytes(encoder.encode(msg)) == stock()}
+
+
+# the subscriber of measure_dds_write: takes every cloud until its stdin is closed
+_SINK_CHILD = """
+import sys, threading
+from depth_estimation_ros.dds import messages as m
+from depth_estimation_ros.dds.qos import QosProfile
+from depth_estimation_ros.dds.runtime import DdsNode
+done = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+with DdsNode("benchmark_sink", domain_id=int(sys.argv[1])) as node:
+    node.create_subscription(m.PointCloud2, "/benchmark/points", lambda msg: None,
+                             QosProfile(reliability="best_effort", depth=1))
+    print("ready", flush=True)
+    node.spin(until=done.is_set, timeout=120.0)
+"""
+
+
+def measure_dds_write(repeats: int = 30, colour: bool = True) -> dict[str, Any]:
+    """The DDS write of one 640×480 cloud (``Publisher.publish``: encode in place, then
+    cyclonedds copies the sample and sends it) to a subscriber in another process over
+    loopback, best effort; what the node pays per cloud after the stages above."""
+    import subprocess
+
+    from depth_estimation_ros import headroom
+    from depth_estimation_ros.dds.qos import QosProfile
+    from depth_estimation_ros.dds.runtime import DdsNode, ensure_cyclonedds_uri
+
+    ensure_cyclonedds_uri()
+    domain = 100 + os.getpid() % 100  # a domain of its own: no other node sees the topic
+    step = XYZRGB_POINT_STEP if colour else XYZ_POINT_STEP
+    storage = headroom.allocate([WIDTH * HEIGHT * step]).payloads[0]
+    storage[:] = np.frombuffer(sample_cloud(colour).data, np.uint8)  # as the estimator's
+    cloud = cloud_from_records(storage.view("<f4").reshape(HEIGHT, WIDTH, step // 4), colour)
+    msg = msgconv.point_cloud_msg(msgconv.MessageTypes.dds(), cloud, (1, 0), _FRAME_ID)
+    child = subprocess.Popen([sys.executable, "-c", _SINK_CHILD, str(domain)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        if child.stdout.readline().strip() != "ready":
+            raise RuntimeError("the benchmark's DDS subscriber process did not start")
+        with DdsNode("benchmark_source", domain_id=domain) as node:
+            pub = node.create_publisher(messages.PointCloud2, "/benchmark/points",
+                                        QosProfile(reliability="best_effort", depth=1))
+            if not pub.wait_for_subscriptions(1, timeout=30):
+                raise RuntimeError("the benchmark's DDS subscriber did not match")
+            times = []
+            for _ in range(repeats + 3):
+                t0 = time.perf_counter()
+                pub.publish(msg)
+                times.append(time.perf_counter() - t0)
+                time.sleep(0.05)  # a camera's pace; the reader keeps up
+            in_place = pub.in_place_writes
+    finally:
+        child.stdin.close()
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return {"bytes": int(cloud.data.nbytes), "publish": summarize(times[3:]),
+            "in_place_writes": in_place, "qos": "best_effort", "subscribers": 1}
 
 
 # ------------------------------------------------------------------------------ ablation
@@ -663,6 +727,12 @@ def markdown(report: dict[str, Any]) -> str:
                   "|---|---|---|---|",
                   f"| {_fmt(enc['payload_encoder'])} | {_fmt(enc['stock_serialize'])} | "
                   f"{enc['ratio_p50']:.0f}× | {enc['identical_bytes']} |"]
+    write = report.get("dds_write")
+    if write:
+        lines += ["", f"DDS write of a 640×480 cloud ({write['bytes']} B payload) to one "
+                  f"subscriber process over loopback, {write['qos']}, p50 / p99 ms: "
+                  f"{_fmt(write['publish'])} ({write['in_place_writes']} of "
+                  f"{write['publish']['n'] + 3} encoded in place)"]
     rows = report.get("ablation")
     if rows:
         lines += ["", "Ablation (cumulative), p50 / p99 ms:", "",
@@ -714,6 +784,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only the ablation (and the packing comparison)")
     p.add_argument("--no-packing", action="store_true",
                    help="skip the pack_cloud vs struct.pack and the DDS encoding comparisons")
+    p.add_argument("--dds-write", action="store_true",
+                   help="also time the DDS write of a cloud to a subscriber process (loopback)")
     p.add_argument("--json", default=None, metavar="OUT", help="write the full report here")
     p.add_argument("--markdown", default=None, metavar="OUT", help="write the tables here")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -761,6 +833,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_packing:
         report["packing"] = compare_packing(colour=params.pointcloud_color)
         report["encoding"] = compare_encoding(colour=params.pointcloud_color)
+    if args.dds_write:
+        report["dds_write"] = measure_dds_write(max(args.iterations, 10),
+                                                colour=params.pointcloud_color)
     if args.ablation or args.ablation_only:
         report["ablation"] = [row for v in variants for d in resolved
                               for row in ablate(v, d, iterations=args.iterations,

@@ -13,6 +13,7 @@ from depth_estimation_ros.benchmark import (
     compare_encoding,
     compare_packing,
     main,
+    measure_dds_write,
     network_cost,
     sample_frame,
     struct_pack_cloud,
@@ -110,6 +111,13 @@ def test_encoding_comparison_full_cloud():
     result = compare_encoding(colour=True, repeats=2)
     assert result["identical_bytes"] and result["bytes"] > 640 * 480 * 32
     assert result["payload_encoder"]["n"] == result["stock_serialize"]["n"] == 2
+
+
+def test_dds_write_reaches_a_subscriber_process_without_copying_the_cloud():
+    result = measure_dds_write(repeats=3, colour=False)
+    assert result["bytes"] == 640 * 480 * 16 and result["publish"]["n"] == 3
+    assert result["in_place_writes"] == 3 + 3  # warm-up writes included: none was copied
+    assert 0.0 < result["publish"]["p50_ms"]
 
 
 def test_flop_count_of_the_paper_network():
