@@ -269,3 +269,46 @@ def test_payload_encoder_reuses_its_buffer_for_a_coloured_cloud() -> None:
         views.append(encoder.encode(msg))
         assert bytes(views[-1]) == _stock_padded(msg, False)
     assert views[0].obj is views[1].obj
+
+
+@pytest.mark.parametrize("distro,store,size", [("jazzy", JAZZY, 16), ("iron", JAZZY, 16),
+                                               ("humble", HUMBLE, 24)])
+def test_graph_messages_cdr_identical_to_rosbags(distro: str, store, size: int) -> None:
+    gid_cls, node_cls, info_cls = m.graph_types(distro)
+    ros = "rmw_dds_common/msg/"
+    assert [name for name, _ in store.fielddefs[ros + "Gid"][1]] == ["data"]
+    assert store.fielddefs[ros + "Gid"][1][0][1][1][1] == size  # char[size]
+    for cls, name in ((gid_cls, "Gid"), (node_cls, "NodeEntitiesInfo"),
+                      (info_cls, "ParticipantEntitiesInfo")):
+        assert cls.__idl__.idl_transformed_typename == _dds_name(ros + name)
+        assert list(cls.__dataclass_fields__) == [f for f, _ in store.fielddefs[ros + name][1]]
+    guids = [bytes(range(i, i + 16)) for i in (1, 40, 90)]
+    pad = bytes(size - 16)
+    ours = info_cls(gid=gid_cls(data=guids[0] + pad), node_entities_info_seq=[
+        node_cls(node_namespace="/robot", node_name="depth_estimation_node",
+                 reader_gid_seq=[gid_cls(data=guids[1] + pad)],
+                 writer_gid_seq=[gid_cls(data=guids[2] + pad), gid_cls(data=guids[0] + pad)])])
+    T = store.types
+
+    def gid(raw: bytes):
+        return T[ros + "Gid"](data=np.frombuffer(raw + pad, np.uint8))
+
+    theirs = T[ros + "ParticipantEntitiesInfo"](gid=gid(guids[0]), node_entities_info_seq=[
+        T[ros + "NodeEntitiesInfo"](node_namespace="/robot", node_name="depth_estimation_node",
+                                    reader_gid_seq=[gid(guids[1])],
+                                    writer_gid_seq=[gid(guids[2]), gid(guids[0])])])
+    raw = ours.serialize(use_version_2=False)
+    assert raw == bytes(store.serialize_cdr(theirs, ros + "ParticipantEntitiesInfo"))
+    back = info_cls.deserialize(raw)
+    assert bytes(back.node_entities_info_seq[0].writer_gid_seq[0].data) == guids[2] + pad
+
+
+def test_graph_types_follow_ros_distro(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROS_DISTRO", "humble")
+    assert m.graph_types()[0] is m.GidHumble
+    monkeypatch.setenv("ROS_DISTRO", "jazzy")
+    assert m.graph_types()[0] is m.Gid
+    monkeypatch.delenv("ROS_DISTRO")
+    assert m.graph_types()[2] is m.ParticipantEntitiesInfo
+    assert m.type_hash(m.ParticipantEntitiesInfo) == JAZZY.hash_rihs01(
+        "rmw_dds_common/msg/ParticipantEntitiesInfo")

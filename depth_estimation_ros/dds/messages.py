@@ -49,6 +49,8 @@ __all__ = [
     "KeyValue",
     "MESSAGE_TYPES",
     "PayloadEncoder",
+    "GRAPH_TYPES",
+    "graph_types",
     "PointCloud2",
     "PointField",
     "RegionOfInterest",
@@ -84,6 +86,13 @@ TYPE_HASHES: dict[str, str] = {
         "RIHS01_b0e3e692ea2d54a8af2f4ef1930e81556a2db55216b771f8a7d2724ed47bf0e4",
     "diagnostic_msgs/msg/DiagnosticArray":
         "RIHS01_5a8a36efb05fb25070fa0fb3810290c0e6cd4862b54a8fb975a1ee8dc55a333e",
+    # the ROS graph (Iron and later; Humble sends no type hashes and ignores these)
+    "rmw_dds_common/msg/Gid":
+        "RIHS01_a8e2f2bd4b156011c7ed7618c1db625ac341c2dc3ff09b8dd107f33f20dcec07",
+    "rmw_dds_common/msg/NodeEntitiesInfo":
+        "RIHS01_8ecbfcad87fa92b9c1458f525b5faf5bf7cab9427a92524d72a394112992b5ab",
+    "rmw_dds_common/msg/ParticipantEntitiesInfo":
+        "RIHS01_e725f4a506958c79f95dd693b965722c57b19cd18e7eff984f49561b93dc985d",
 }
 
 
@@ -353,6 +362,96 @@ class DiagnosticArray(IdlStruct, typename="diagnostic_msgs.msg.dds_.DiagnosticAr
     status: t.sequence[DiagnosticStatus] = field(default_factory=list)
 
 
+# ---------------------------------------------------------------------------------------
+# rmw_dds_common: the ROS graph (``ros_discovery_info``, what ``ros2 node list`` reads)
+#
+# A GID is the 16-byte DDS GUID of a participant, reader or writer. Iron and later declare it
+# ``char[16]``; Humble ``char[24]`` (the GUID, then zeros). Both layouts share the DDS type
+# name, so a process uses the one of the distribution it talks to (see ``graph_types``).
+
+
+def _zero_bytes(n: int) -> Any:
+    return field(default_factory=lambda: [0] * n)
+
+
+@dataclass
+@final
+class Gid(IdlStruct, typename="rmw_dds_common.msg.dds_.Gid_"):
+    """``rmw_dds_common/msg/Gid`` (Iron and later): the 16-byte GUID."""
+
+    data: t.array[t.uint8, 16] = _zero_bytes(16)
+
+
+@dataclass
+@final
+class NodeEntitiesInfo(IdlStruct, typename="rmw_dds_common.msg.dds_.NodeEntitiesInfo_"):
+    """``rmw_dds_common/msg/NodeEntitiesInfo``: one node and its readers' and writers' GIDs."""
+
+    node_namespace: t.bounded_str[256] = ""
+    node_name: t.bounded_str[256] = ""
+    reader_gid_seq: t.sequence[Gid] = field(default_factory=list)
+    writer_gid_seq: t.sequence[Gid] = field(default_factory=list)
+
+
+@dataclass
+@final
+class ParticipantEntitiesInfo(IdlStruct,
+                              typename="rmw_dds_common.msg.dds_.ParticipantEntitiesInfo_"):
+    """``rmw_dds_common/msg/ParticipantEntitiesInfo``: a participant's nodes."""
+
+    gid: Gid = field(default_factory=Gid)
+    node_entities_info_seq: t.sequence[NodeEntitiesInfo] = field(default_factory=list)
+
+
+@dataclass
+@final
+class GidHumble(IdlStruct, typename="rmw_dds_common.msg.dds_.Gid_"):
+    """``rmw_dds_common/msg/Gid`` as Humble declares it: 24 bytes, the GUID then zeros."""
+
+    data: t.array[t.uint8, 24] = _zero_bytes(24)
+
+
+@dataclass
+@final
+class NodeEntitiesInfoHumble(IdlStruct,
+                             typename="rmw_dds_common.msg.dds_.NodeEntitiesInfo_"):
+    """``rmw_dds_common/msg/NodeEntitiesInfo`` with Humble's GIDs."""
+
+    node_namespace: t.bounded_str[256] = ""
+    node_name: t.bounded_str[256] = ""
+    reader_gid_seq: t.sequence[GidHumble] = field(default_factory=list)
+    writer_gid_seq: t.sequence[GidHumble] = field(default_factory=list)
+
+
+@dataclass
+@final
+class ParticipantEntitiesInfoHumble(
+        IdlStruct, typename="rmw_dds_common.msg.dds_.ParticipantEntitiesInfo_"):
+    """``rmw_dds_common/msg/ParticipantEntitiesInfo`` with Humble's GIDs."""
+
+    gid: GidHumble = field(default_factory=GidHumble)
+    node_entities_info_seq: t.sequence[NodeEntitiesInfoHumble] = field(default_factory=list)
+
+
+GRAPH_TYPES: dict[str, tuple[type, type, type]] = {
+    "iron": (Gid, NodeEntitiesInfo, ParticipantEntitiesInfo),
+    "humble": (GidHumble, NodeEntitiesInfoHumble, ParticipantEntitiesInfoHumble),
+}
+
+
+def graph_types(distro: str | None = None) -> tuple[type, type, type]:
+    """(Gid, NodeEntitiesInfo, ParticipantEntitiesInfo) classes for a ROS 2 distribution.
+
+    Args:
+        distro: e.g. ``"humble"``, ``"jazzy"``; default ``ROS_DISTRO`` from the environment,
+            else Iron-and-later layouts. Foxy, Galactic and Humble use 24-byte GIDs.
+    """
+    import os
+
+    name = (distro if distro is not None else os.environ.get("ROS_DISTRO", "")).strip().lower()
+    return GRAPH_TYPES["humble" if name in ("foxy", "galactic", "humble") else "iron"]
+
+
 MESSAGE_TYPES: tuple[type, ...] = (
     Time, Header, Image, CompressedImage, RegionOfInterest, CameraInfo, PointField,
     PointCloud2, KeyValue, DiagnosticStatus, DiagnosticArray,
@@ -368,6 +467,15 @@ for _cls, _ros_name in zip(
         "diagnostic_msgs/msg/DiagnosticStatus", "diagnostic_msgs/msg/DiagnosticArray",
     ),
     strict=True,
+):
+    _register(_cls, _ros_name)
+
+for _cls, _ros_name in (
+    (Gid, "rmw_dds_common/msg/Gid"), (GidHumble, "rmw_dds_common/msg/Gid"),
+    (NodeEntitiesInfo, "rmw_dds_common/msg/NodeEntitiesInfo"),
+    (NodeEntitiesInfoHumble, "rmw_dds_common/msg/NodeEntitiesInfo"),
+    (ParticipantEntitiesInfo, "rmw_dds_common/msg/ParticipantEntitiesInfo"),
+    (ParticipantEntitiesInfoHumble, "rmw_dds_common/msg/ParticipantEntitiesInfo"),
 ):
     _register(_cls, _ros_name)
 

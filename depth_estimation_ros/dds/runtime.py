@@ -40,7 +40,12 @@ from cyclonedds.sub import DataReader
 from cyclonedds.topic import Topic
 from cyclonedds.util import duration
 
-from depth_estimation_ros.dds.messages import PayloadEncoder, ros_type_name, type_hash
+from depth_estimation_ros.dds.messages import (
+    PayloadEncoder,
+    graph_types,
+    ros_type_name,
+    type_hash,
+)
 from depth_estimation_ros.dds.qos import QosProfile, reader_qos, writer_qos
 
 __all__ = [
@@ -57,6 +62,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+GRAPH_TOPIC = "ros_discovery_info"  # DDS topic name as rmw uses it (no "rt/" prefix)
+GRAPH_QOS = QosProfile(reliability="reliable", durability="transient_local", depth=1)
 
 PACKAGE = "depth_estimation_ros"
 LOOPBACK_CONFIG_NAME = "cyclonedds_loopback.xml"
@@ -391,6 +399,14 @@ class DdsNode:
         self._waitset.attach(self._wake)
         self._stop = threading.Event()
         self._closed = False
+        # The ROS graph: what this participant's node reads and writes, on ros_discovery_info
+        # (reliable, transient local, depth 1, as rmw publishes it), so `ros2 node list` and
+        # `ros2 node info` show this node as they show rmw-based ones.
+        self._gid_cls, self._node_info_cls, self._graph_info_cls = graph_types()
+        self._graph_writer = DataWriter(
+            self.participant, Topic(self.participant, GRAPH_TOPIC, self._graph_info_cls),
+            qos=writer_qos(GRAPH_QOS, type_hash(self._graph_info_cls)))
+        self._announce()
         self._thread = threading.Thread(target=self._spin, name=f"dds-node-{name}", daemon=True)
         self._thread.start()
         logger.debug(f"node {self.fully_qualified_name} on DDS domain {self.domain_id}")
@@ -399,6 +415,32 @@ class DdsNode:
     def fully_qualified_name(self) -> str:
         """``<namespace>/<name>``."""
         return f"{self.namespace}/{self.name}"
+
+    def graph_info(self) -> Any:
+        """This participant's ``rmw_dds_common/ParticipantEntitiesInfo``: its GID and this
+        node with the GIDs (DDS GUIDs) of its subscriptions' readers and publishers'
+        writers, in the layout of ``ROS_DISTRO`` (``messages.graph_types``)."""
+        size = len(self._gid_cls().data)
+
+        def gid(entity: Any) -> Any:
+            return self._gid_cls(data=entity.guid.bytes.ljust(size, b"\0"))
+
+        with self._lock:
+            readers = [gid(sub._reader) for sub in self._subscriptions]
+            writers = [gid(pub._writer) for pub in self._publishers]
+        node = self._node_info_cls(node_namespace=self.namespace or "/", node_name=self.name,
+                                   reader_gid_seq=readers, writer_gid_seq=writers)
+        return self._graph_info_cls(gid=gid(self.participant), node_entities_info_seq=[node])
+
+    def _announce(self) -> None:
+        """Publish :meth:`graph_info` (after every endpoint change)."""
+        if self._stop.is_set():
+            return  # shutting down: the participant's disappearance tells the graph
+        try:
+            self._graph_writer.write(self.graph_info())
+        except DDSException as exc:  # the graph is informational; never fail the node
+            logger.warning(f"could not announce node {self.fully_qualified_name} on "
+                           f"{GRAPH_TOPIC}: {exc}")
 
     def resolve_topic_name(self, name: str) -> str:
         """Fully qualified ROS name of ``name`` for this node."""
@@ -429,6 +471,7 @@ class DdsNode:
         pub = Publisher(self, msg_type, full, qos, self._topic(msg_type, full))
         with self._lock:
             self._publishers.append(pub)
+        self._announce()
         return pub
 
     def create_subscription(self, msg_type: type, topic: str, callback: Callable[[Any], Any],
@@ -441,6 +484,7 @@ class DdsNode:
             self._subscriptions.append(sub)
             self._waitset.attach(sub._condition)
         self._wake.set(True)
+        self._announce()
         return sub
 
     def create_timer(self, period_s: float, callback: Callable[[], Any]) -> Timer:
@@ -466,6 +510,8 @@ class DdsNode:
                     self._graveyard.append(entity)
         if isinstance(entity, Subscription) and not self._closed:
             self._wake.set(True)
+        if isinstance(entity, (Publisher, Subscription)) and not self._closed:
+            self._announce()
 
     def _reap(self) -> None:
         """Delete readers of destroyed subscriptions (runtime thread, between drains)."""
