@@ -11,17 +11,18 @@ and end to end, and throughput. At batch 1 the stages are the node's own path
 ``preprocess``            upload, channel order, resize, crop, normalise (on the device)
 ``inference``             the network and ``exp``: (B, 1, 109, 147) metres (model only)
 ``postprocess``           upsample to the frame, NaN outside the valid range
-``cloud``                 back-projection and PointCloud2 records (xyz, colour, padding) on
-                          the device
+``backproject``           depth → x, y, z written into the PointCloud2 records (zeroed first),
+                          on the device
+``pack``                  the packed colour written into the records (nothing without colour)
 ``download``              depth and cloud records to the host, one copy
 ``serialize``             depth ``Image``, ``CameraInfo``, ``PointCloud2`` → CDR bytes, as the
                           DDS publishers encode them (``PayloadEncoder``)
 ========================  ======================================================================
 
-For comparison it also times the plain host alternative to ``cloud``: ``host_backproject``
-(``camera.backproject``) and ``host_pack`` (``pointcloud.pack_cloud``). With ``--batch`` > 1
-the stages are the batch API's (``prepare_input``, ``predict_depth``, ``postprocess`` with the
-download, then host back-projection and packing as ``cloud``).
+For comparison it also times the plain host alternative: ``host_backproject``
+(``camera.backproject`` into an (H, W, 3) grid) and ``host_pack`` (``pointcloud.pack_cloud``).
+With ``--batch`` > 1 the stages are the batch API's (``prepare_input``, ``predict_depth``,
+``postprocess`` with the download, then host back-projection and packing).
 
 Device stages are timed with CUDA events on a GPU (after warm-up), host stages with
 ``time.perf_counter``. End to end is timed separately, without the per-stage
@@ -88,7 +89,7 @@ _LOG = logging.getLogger(__name__)
 
 WIDTH, HEIGHT = 640, 480  # camera frame (pixels)
 STAGES: tuple[str, ...] = ("deserialize", "decode", "preprocess", "inference", "postprocess",
-                           "cloud", "download", "serialize")
+                           "backproject", "pack", "download", "serialize")
 HOST_STAGES: tuple[str, ...] = ("host_backproject", "host_pack")  # the plain alternative
 NETWORK_STAGE = "inference"
 _FRAME_ID = "camera_color_optical_frame"
@@ -270,7 +271,9 @@ def run_stages(job: FrameJob, clock: StageClock) -> dict[str, float]:
         times["preprocess"] = upload + prepare
         native, times["inference"] = clock.time(lambda: frame.infer(x), on_device=True)
         _, times["postprocess"] = clock.time(lambda: frame.finish(native, job.per_point), True)
-        _, times["cloud"] = clock.time(lambda: frame.build_cloud(colour), on_device=True)
+        _, times["backproject"] = clock.time(frame.write_points, on_device=True)
+        _, times["pack"] = clock.time(
+            frame.write_colour if colour else (lambda: None), on_device=True)
         (depth, records), times["download"] = clock.time(frame.download, on_device=False)
         depths, clouds = [depth], [cloud_from_records(records, colour)]
     else:  # the batch API, then back-projection and packing on the host
@@ -278,9 +281,10 @@ def run_stages(job: FrameJob, clock: StageClock) -> dict[str, float]:
         native, times["inference"] = clock.time(lambda: est.predict_depth(x), True)
         depths, times["postprocess"] = clock.time(
             lambda: list(est.to_host(est.postprocess(native, WIDTH, HEIGHT, "input"))), True)
-        clouds, times["cloud"] = clock.time(
-            lambda: [job.cloud(job.backproject(d), rgb) for d, rgb in zip(depths, rgbs,
-                                                                          strict=True)], False)
+        xyzs, times["backproject"] = clock.time(
+            lambda: [job.backproject(d) for d in depths], on_device=False)
+        clouds, times["pack"] = clock.time(
+            lambda: [job.cloud(xyz, rgb) for xyz, rgb in zip(xyzs, rgbs, strict=True)], False)
     stamp = msgconv.stamp_and_frame(msgs[0])[0]
     _, times["serialize"] = clock.time(
         lambda: [job.serialize(d, c, stamp) for d, c in zip(depths, clouds, strict=True)],

@@ -575,8 +575,9 @@ class FastFrame:
 
     :meth:`DepthEstimator.estimate_with_points` and :meth:`~DepthEstimator.estimate_with_cloud`
     run it whole; the benchmark times its steps (each is device work: :meth:`prepare`,
-    :meth:`infer`, :meth:`finish`, then :meth:`backproject` / :meth:`build_cloud`, then one
-    :meth:`download`). Make one with :meth:`DepthEstimator.fast_frame`.
+    :meth:`infer`, :meth:`finish`, then :meth:`backproject` or :meth:`write_points` and
+    :meth:`write_colour`, then one :meth:`download`). Make one with
+    :meth:`DepthEstimator.fast_frame`.
     """
 
     def __init__(self, est: DepthEstimator, frames: Tensor, encoding: str, output: str,
@@ -654,20 +655,34 @@ class FastFrame:
 
     def build_cloud(self, colour: bool) -> None:
         """Write the PointCloud2 records into the grid :meth:`finish` made with
-        ``per_point = point_step / 4`` (8 with colour, 4 without)."""
+        ``per_point = point_step / 4`` (8 with colour, 4 without): :meth:`write_points`, then
+        :meth:`write_colour` if ``colour``."""
+        self.write_points()
+        if colour:
+            self.write_colour()
+
+    def write_points(self) -> None:
+        """Zero the records (padding bytes, and rgb's fourth byte, stay zero) and write x, y,
+        z at offsets 0, 4, 8: the back-projection, in place."""
         records = self._grid
         assert records is not None, "finish() first"
         with torch.inference_mode():
-            records.zero_()  # padding bytes (and rgb's fourth byte) are zero
-            self.backproject(records[..., :3])  # x, y, z at offsets 0, 4, 8
-            if colour:
-                # rgb at offset 16: bytes b, g, r, 0 = the little-endian uint32 r<<16|g<<8|b;
-                # written one channel plane at a time (cheap strided byte copies)
-                rgb_bytes = records.view(torch.uint8)[..., 16:19]
-                r, g, b = self.colour_planes()
-                rgb_bytes[..., 0].copy_(b)
-                rgb_bytes[..., 1].copy_(g)
-                rgb_bytes[..., 2].copy_(r)
+            records.zero_()
+            self.backproject(records[..., :3])
+
+    def write_colour(self) -> None:
+        """Write rgb at offset 16 of 32-byte records: bytes b, g, r, 0, the little-endian
+        uint32 ``r << 16 | g << 8 | b`` (depth_image_proc's packing), one channel plane at a
+        time (cheap strided byte copies)."""
+        records = self._grid
+        assert records is not None and records.shape[-1] * 4 == XYZRGB_POINT_STEP, (
+            "finish(per_point=8) first")
+        with torch.inference_mode():
+            rgb_bytes = records.view(torch.uint8)[..., 16:19]
+            r, g, b = self.colour_planes()
+            rgb_bytes[..., 0].copy_(b)
+            rgb_bytes[..., 1].copy_(g)
+            rgb_bytes[..., 2].copy_(r)
 
     def download(self) -> tuple[np.ndarray, np.ndarray]:
         """Host (H', W') depth and (rows, cols, per_point) grid from one copy (none on the

@@ -103,8 +103,8 @@ def test_batch_stages_use_the_batch_api_and_host_cloud(tmp_path):
     (result,) = json.loads(out.read_text())["results"]
     assert result["batch"] == 2 and "fast_path" not in result
     assert "download" not in result["stages"]  # inside postprocess for the batch API
-    assert {"preprocess", "inference", "postprocess", "cloud", "serialize"} <= set(
-        result["stages"])
+    assert {"preprocess", "inference", "postprocess", "backproject", "pack",
+            "serialize"} <= set(result["stages"])
 
 
 def test_encoding_comparison_full_cloud():
