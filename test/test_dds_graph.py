@@ -69,7 +69,8 @@ def test_node_is_announced_with_the_gids_discovery_reports(env, distro, monkeypa
         deadline, info, topics = time.monotonic() + 20, None, {}
         while time.monotonic() < deadline and (info is None or not topics):
             for sample in reader.take(N=10):
-                if sample.node_entities_info_seq:
+                names = [n.node_name for n in sample.node_entities_info_seq]
+                if names == ["depth_estimation_node"]:
                     info = sample
             for pub in publications.take(N=50):
                 topics[pub.key.hex] = pub.topic_name
