@@ -289,7 +289,7 @@ def run_stages(job: FrameJob, clock: StageClock) -> dict[str, float]:
     _, times["serialize"] = clock.time(
         lambda: [job.serialize(d, c, stamp) for d, c in zip(depths, clouds, strict=True)],
         on_device=False)
-    # the plain host alternative to "cloud", for comparison (not part of the node's frame)
+    # the plain host alternative to backproject + pack, for comparison (not in the frame)
     xyzs, times["host_backproject"] = clock.time(
         lambda: [job.backproject(d) for d in depths], on_device=False)
     _, times["host_pack"] = clock.time(
