@@ -67,7 +67,7 @@ def test_node_is_announced_with_the_gids_discovery_reports(env, distro, monkeypa
                             qos=reader_qos(GRAPH_QOS, m.type_hash(info_cls)))
         publications = BuiltinDataReader(dp, BuiltinTopicDcpsPublication)
         deadline, info, topics = time.monotonic() + 20, None, {}
-        while time.monotonic() < deadline and (info is None or not topics):
+        while time.monotonic() < deadline and (info is None or ids["writers"][0] not in topics):
             for sample in reader.take(N=10):
                 names = [n.node_name for n in sample.node_entities_info_seq]
                 if names == ["depth_estimation_node"]:
