@@ -142,11 +142,16 @@ def sample_frame(width: int = WIDTH, height: int = HEIGHT, seed: int = 0) -> np.
     return np.ascontiguousarray(img // 2 + noise)
 
 
-def sample_cloud(colour: bool = True) -> CloudBuffer:
-    """A packed 640×480 cloud of ``sample_frame``'s colours over a depth ramp."""
+def sample_points() -> np.ndarray:
+    """(480, 640, 3) points over a depth ramp, with NaN (invalid) points as real clouds have."""
     depth = np.linspace(0.5, 6.0, WIDTH * HEIGHT, dtype=np.float32).reshape(HEIGHT, WIDTH)
-    return pack_cloud(backproject(depth, CameraIntrinsics.nyu_kinect(WIDTH, HEIGHT)),
-                      sample_frame() if colour else None)
+    depth[::7, ::5] = np.nan
+    return backproject(depth, CameraIntrinsics.nyu_kinect(WIDTH, HEIGHT))
+
+
+def sample_cloud(colour: bool = True) -> CloudBuffer:
+    """``sample_points`` packed, coloured with ``sample_frame``."""
+    return pack_cloud(sample_points(), sample_frame() if colour else None)
 
 
 def image_cdr(rgb: np.ndarray, stamp: tuple[int, int] = (1, 0)) -> bytes:
@@ -441,11 +446,8 @@ def struct_pack_cloud(xyz: np.ndarray, rgb: np.ndarray | None) -> bytes:
 def compare_packing(colour: bool = True, repeats: int = 20,
                     loop_repeats: int = 3) -> dict[str, Any]:
     """``pack_cloud`` vs a per-point ``struct.pack`` loop over one 640×480 cloud, same run."""
-    rgb = sample_frame()
-    depth = np.linspace(0.5, 6.0, WIDTH * HEIGHT, dtype=np.float32).reshape(HEIGHT, WIDTH)
-    depth[::7, ::5] = np.nan  # some invalid points, as in real clouds
-    xyz = backproject(depth, CameraIntrinsics.nyu_kinect(WIDTH, HEIGHT))
-    colours = rgb if colour else None
+    xyz = sample_points()
+    colours = sample_frame() if colour else None
     packed: list[bytes] = []
     fast, _ = _repeat(lambda: pack_cloud(xyz, colours), repeats, 2, lambda: None)
     slow, _ = _repeat(lambda: packed.append(struct_pack_cloud(xyz, colours)), loop_repeats, 0,
@@ -683,6 +685,15 @@ def _fmt(stats: dict[str, float] | None) -> str:
     return "—" if stats is None else f"{stats['p50_ms']:.2f} / {stats['p99_ms']:.2f}"
 
 
+def _ratio_table(title: str, fast: tuple[str, dict], slow: tuple[str, dict],
+                 result: dict[str, Any]) -> list[str]:
+    """Lines of a side-by-side comparison: fast and slow p50 / p99, ratio, same bytes."""
+    return ["", f"{title}, p50 / p99 ms:", "",
+            f"| {fast[0]} | {slow[0]} | ratio (p50) | identical bytes |", "|---|---|---|---|",
+            f"| {_fmt(fast[1])} | {_fmt(slow[1])} | {result['ratio_p50']:.0f}× | "
+            f"{result['identical_bytes']} |"]
+
+
 def markdown(report: dict[str, Any]) -> str:
     """Markdown tables of a report (stages, summary, packing, ablation)."""
     results = report.get("results", [])
@@ -715,22 +726,16 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{'—' if share is None else f'{100 * share:.1f} %'} |")
     pack = report.get("packing")
     if pack:
-        lines += ["", f"Cloud packing, {pack['points']} points"
-                  f"{' with colour' if pack['colour'] else ''} ({pack['point_step']} B each), "
-                  "p50 / p99 ms:", "",
-                  "| pack_cloud | per-point struct.pack loop | ratio (p50) | identical bytes |",
-                  "|---|---|---|---|",
-                  f"| {_fmt(pack['pack_cloud'])} | {_fmt(pack['struct_pack_loop'])} | "
-                  f"{pack['ratio_p50']:.0f}× | {pack['identical_bytes']} |"]
+        lines += _ratio_table(
+            f"Cloud packing, {pack['points']} points{' with colour' if pack['colour'] else ''}"
+            f" ({pack['point_step']} B each)", ("pack_cloud", pack["pack_cloud"]),
+            ("per-point struct.pack loop", pack["struct_pack_loop"]), pack)
     enc = report.get("encoding")
     if enc:
-        lines += ["", f"DDS encoding of that cloud's PointCloud2 ({enc['bytes']} B), p50 / p99 "
-                  "ms:", "",
-                  "| PayloadEncoder | cyclonedds serialize + pad | ratio (p50) | "
-                  "identical bytes |",
-                  "|---|---|---|---|",
-                  f"| {_fmt(enc['payload_encoder'])} | {_fmt(enc['stock_serialize'])} | "
-                  f"{enc['ratio_p50']:.0f}× | {enc['identical_bytes']} |"]
+        lines += _ratio_table(
+            f"DDS encoding of that cloud's PointCloud2 ({enc['bytes']} B)",
+            ("PayloadEncoder", enc["payload_encoder"]),
+            ("cyclonedds serialize + pad", enc["stock_serialize"]), enc)
     write = report.get("dds_write")
     if write:
         lines += ["", f"DDS write of a 640×480 cloud ({write['bytes']} B payload) to one "

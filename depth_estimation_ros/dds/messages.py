@@ -34,7 +34,6 @@ from cyclonedds.idl._machinery import (
     PlainCdrV2SequenceOfPrimitiveMachine,
     StructMachine,
 )
-from cyclonedds.idl._support import Buffer
 from cyclonedds.idl.annotations import final
 
 from depth_estimation_ros import headroom
@@ -370,68 +369,44 @@ class DiagnosticArray(IdlStruct, typename="diagnostic_msgs.msg.dds_.DiagnosticAr
 # name, so a process uses the one of the distribution it talks to (see ``graph_types``).
 
 
-def _zero_bytes(n: int) -> Any:
-    return field(default_factory=lambda: [0] * n)
+def _graph_classes(gid_size: int, suffix: str) -> tuple[type, type, type]:
+    """(Gid, NodeEntitiesInfo, ParticipantEntitiesInfo) with ``gid_size``-byte GIDs."""
+
+    @dataclass
+    @final
+    class Gid(IdlStruct, typename="rmw_dds_common.msg.dds_.Gid_"):
+        """``rmw_dds_common/msg/Gid``: the 16-byte GUID (then zeros where 24 bytes)."""
+
+        data: t.array[t.uint8, gid_size] = field(default_factory=lambda: [0] * gid_size)
+
+    @dataclass
+    @final
+    class NodeEntitiesInfo(IdlStruct, typename="rmw_dds_common.msg.dds_.NodeEntitiesInfo_"):
+        """``rmw_dds_common/msg/NodeEntitiesInfo``: a node and its readers' and writers'
+        GIDs."""
+
+        node_namespace: t.bounded_str[256] = ""
+        node_name: t.bounded_str[256] = ""
+        reader_gid_seq: t.sequence[Gid] = field(default_factory=list)
+        writer_gid_seq: t.sequence[Gid] = field(default_factory=list)
+
+    @dataclass
+    @final
+    class ParticipantEntitiesInfo(
+            IdlStruct, typename="rmw_dds_common.msg.dds_.ParticipantEntitiesInfo_"):
+        """``rmw_dds_common/msg/ParticipantEntitiesInfo``: a participant's nodes."""
+
+        gid: Gid = field(default_factory=Gid)
+        node_entities_info_seq: t.sequence[NodeEntitiesInfo] = field(default_factory=list)
+
+    classes = (Gid, NodeEntitiesInfo, ParticipantEntitiesInfo)
+    for cls in classes:
+        cls.__name__ = cls.__qualname__ = cls.__name__ + suffix
+    return classes
 
 
-@dataclass
-@final
-class Gid(IdlStruct, typename="rmw_dds_common.msg.dds_.Gid_"):
-    """``rmw_dds_common/msg/Gid`` (Iron and later): the 16-byte GUID."""
-
-    data: t.array[t.uint8, 16] = _zero_bytes(16)
-
-
-@dataclass
-@final
-class NodeEntitiesInfo(IdlStruct, typename="rmw_dds_common.msg.dds_.NodeEntitiesInfo_"):
-    """``rmw_dds_common/msg/NodeEntitiesInfo``: one node and its readers' and writers' GIDs."""
-
-    node_namespace: t.bounded_str[256] = ""
-    node_name: t.bounded_str[256] = ""
-    reader_gid_seq: t.sequence[Gid] = field(default_factory=list)
-    writer_gid_seq: t.sequence[Gid] = field(default_factory=list)
-
-
-@dataclass
-@final
-class ParticipantEntitiesInfo(IdlStruct,
-                              typename="rmw_dds_common.msg.dds_.ParticipantEntitiesInfo_"):
-    """``rmw_dds_common/msg/ParticipantEntitiesInfo``: a participant's nodes."""
-
-    gid: Gid = field(default_factory=Gid)
-    node_entities_info_seq: t.sequence[NodeEntitiesInfo] = field(default_factory=list)
-
-
-@dataclass
-@final
-class GidHumble(IdlStruct, typename="rmw_dds_common.msg.dds_.Gid_"):
-    """``rmw_dds_common/msg/Gid`` as Humble declares it: 24 bytes, the GUID then zeros."""
-
-    data: t.array[t.uint8, 24] = _zero_bytes(24)
-
-
-@dataclass
-@final
-class NodeEntitiesInfoHumble(IdlStruct,
-                             typename="rmw_dds_common.msg.dds_.NodeEntitiesInfo_"):
-    """``rmw_dds_common/msg/NodeEntitiesInfo`` with Humble's GIDs."""
-
-    node_namespace: t.bounded_str[256] = ""
-    node_name: t.bounded_str[256] = ""
-    reader_gid_seq: t.sequence[GidHumble] = field(default_factory=list)
-    writer_gid_seq: t.sequence[GidHumble] = field(default_factory=list)
-
-
-@dataclass
-@final
-class ParticipantEntitiesInfoHumble(
-        IdlStruct, typename="rmw_dds_common.msg.dds_.ParticipantEntitiesInfo_"):
-    """``rmw_dds_common/msg/ParticipantEntitiesInfo`` with Humble's GIDs."""
-
-    gid: GidHumble = field(default_factory=GidHumble)
-    node_entities_info_seq: t.sequence[NodeEntitiesInfoHumble] = field(default_factory=list)
-
+Gid, NodeEntitiesInfo, ParticipantEntitiesInfo = _graph_classes(16, "")
+GidHumble, NodeEntitiesInfoHumble, ParticipantEntitiesInfoHumble = _graph_classes(24, "Humble")
 
 GRAPH_TYPES: dict[str, tuple[type, type, type]] = {
     "iron": (Gid, NodeEntitiesInfo, ParticipantEntitiesInfo),
@@ -482,33 +457,6 @@ for _cls, _ros_name in (
 _use_fast_bytes(Image, "data")
 _use_fast_bytes(CompressedImage, "data")
 _use_fast_bytes(PointCloud2, "data")
-
-
-def _presized_serialize(self: Any, buffer: Buffer | None = None, endianness: Any = None,
-                        use_version_2: bool | None = None) -> bytes:
-    """``IdlStruct.serialize`` into a buffer sized for the payload up front.
-
-    cyclonedds' default buffer starts at 512 bytes and doubles as it fills (15 reallocations
-    for a 9.8 MB coloured 640×480 cloud). Presizing takes that from about 20 to 17 ms on the
-    development VM; the rest is the zeroed buffer's fresh pages and two more copies in
-    ``asbytes``, which only :class:`PayloadEncoder` (what the DDS publishers use, ~0.9 ms)
-    avoids. This method returns ``bytes`` the caller owns, as cyclonedds' does.
-    """
-    if buffer is None:
-        buffer = Buffer()
-        try:
-            payload = memoryview(as_bytes_like(self.data)).nbytes
-        except TypeError:  # a bad value: let the field's machine report it as usual
-            payload = 0
-        # serialize() re-allocates the buffer at its _size once (zero_out); headers, strings
-        # and field lists fit in the slack, and Buffer still grows if they ever do not.
-        buffer._size = payload + 4096
-    return self.__idl__.serialize(self, buffer=buffer, endianness=endianness,
-                                  use_version_2=use_version_2)
-
-
-for _cls in (Image, CompressedImage, PointCloud2):
-    _cls.serialize = _presized_serialize
 
 
 # Bytes each type's CDR carries after its ``data`` payload: PointCloud2's ``is_dense``
