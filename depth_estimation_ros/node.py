@@ -112,7 +112,12 @@ class DepthEstimationNode(Node):
         self._log_timer = None
         if params.log_period > 0.0:
             self._log_timer = self.create_timer(params.log_period, self._processor.log_status)
+        # Validate in the on-set callback and apply once accepted: in a post-set callback
+        # where rclpy has one (Iron and later), else (Humble) at the end of validation.
+        self._apply_on_validate = not hasattr(self, "add_post_set_parameters_callback")
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        if not self._apply_on_validate:
+            self.add_post_set_parameters_callback(self._on_parameters_set)
         self.get_logger().info(
             f"Ready: {self._image_sub.topic_name} -> {outputs.depth.topic_name}, "
             f"{outputs.camera_info.topic_name}, {outputs.points.topic_name}")
@@ -130,10 +135,18 @@ class DepthEstimationNode(Node):
         if not changes:  # e.g. use_sim_time: not ours
             return SetParametersResult(successful=True)
         try:
-            self._processor.set_parameters(changes)
+            if self._apply_on_validate:
+                self._processor.set_parameters(changes)
+            else:
+                self._processor.params.with_changes(changes)
         except ParameterError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)
+
+    def _on_parameters_set(self, parameters: list[Parameter]) -> None:
+        changes = {p.name: p.value for p in parameters if p.name in cfg.SPECS}
+        if changes:
+            self._processor.set_parameters(changes)  # validated above
 
     def destroy_node(self) -> None:
         """Stop the worker thread, then destroy the ROS entities."""

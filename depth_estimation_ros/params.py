@@ -103,11 +103,12 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "Take intrinsics from the camera_info topic beside the image topic.",
               read_only=True),
     ParamSpec("fx", float, 0.0,
-              "Fallback focal length x in pixels at the input resolution; 0 uses the NYU "
-              "Kinect intrinsics scaled to the input size.", min_value=0.0, max_value=1e5),
+              "Fallback focal length x in pixels at the input resolution, used without "
+              "camera_info; 0 takes fy (square pixels), and fx = fy = 0 the NYU Kinect "
+              "intrinsics scaled to the input size.", min_value=0.0, max_value=1e5),
     ParamSpec("fy", float, 0.0,
-              "Fallback focal length y in pixels at the input resolution; 0 with fx = 0.",
-              min_value=0.0, max_value=1e5),
+              "Fallback focal length y in pixels at the input resolution; 0 takes fx "
+              "(square pixels).", min_value=0.0, max_value=1e5),
     ParamSpec("cx", float, 0.0,
               "Fallback principal point x in pixels; 0 uses the image centre.",
               min_value=0.0, max_value=1e5),
@@ -204,11 +205,6 @@ class DepthNodeParams:
             raise ParameterError(
                 f"Parameter 'min_range' ({self.min_range} m) must be less than 'max_range' "
                 f"({self.max_range} m)."
-            )
-        if (self.fx > 0.0) != (self.fy > 0.0):
-            raise ParameterError(
-                f"Parameters 'fx' and 'fy' must both be 0 (NYU Kinect defaults) or both be "
-                f"positive, got fx={self.fx}, fy={self.fy}."
             )
 
     @classmethod

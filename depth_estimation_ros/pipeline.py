@@ -111,10 +111,12 @@ class FramePipeline:
                 return camera
             return camera.scaled(width, height)
         p = self.params
-        if p.fx > 0.0:
+        if p.fx > 0.0 or p.fy > 0.0:
+            # one focal length given: square pixels (fx and fy are set one at a time live)
+            fx, fy = p.fx or p.fy, p.fy or p.fx
             cx = p.cx if p.cx > 0.0 else (width - 1) / 2.0
             cy = p.cy if p.cy > 0.0 else (height - 1) / 2.0
-            return CameraIntrinsics(p.fx, p.fy, cx, cy, width, height)
+            return CameraIntrinsics(fx, fy, cx, cy, width, height)
         return CameraIntrinsics.nyu_kinect(width, height)
 
     def output_intrinsics(self, input_intrinsics: CameraIntrinsics) -> CameraIntrinsics:
@@ -233,7 +235,12 @@ class LatestFrameWorker(Generic[T]):
             try:
                 self._handler(item)
             except Exception as exc:  # a bad frame must not kill the worker
-                if self._on_error is not None:
+                if self._stopped:
+                    # stop() came while this item was in progress: the transport is going
+                    # away (e.g. rclpy's context is already shut down on Ctrl+C), so a
+                    # failed publish now is expected, not a frame error
+                    _LOG.debug(f"item in progress at stop failed: {exc}")
+                elif self._on_error is not None:
                     self._on_error(item, exc)
                 else:
                     _LOG.exception("frame handler failed")

@@ -6,6 +6,8 @@
 
 Parameters come from ``params_file`` (default: the installed ``config/depth.yaml``); the
 ``checkpoint``, ``device`` and ``publish_pointcloud`` arguments override it when given.
+Camera info is read from the sibling of ``image_topic`` (image_transport's rule:
+``/my_cam/image_raw`` -> ``/my_cam/camera_info``) unless ``camera_info_topic`` names another.
 
 The synthetic camera is a DDS-native process (Cyclone DDS, no rclpy): the node sees it when
 it runs on rmw_cyclonedds_cpp with the same Cyclone configuration. When ``CYCLONEDDS_URI``
@@ -26,6 +28,7 @@ from launch.actions import (
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import ExecutableInPackage
 
 from launch import LaunchDescription
@@ -35,7 +38,8 @@ PACKAGE = 'depth_estimation_ros'
 # (name, default, description) of every launch argument.
 ARGUMENTS = (
     ('image_topic', '/camera/image_raw', 'Camera image topic (sensor_msgs/Image).'),
-    ('camera_info_topic', '/camera/camera_info', 'Camera info topic beside the image topic.'),
+    ('camera_info_topic', '',
+     'Camera info topic; empty: the sibling of image_topic (<ns>/camera_info).'),
     ('checkpoint', '', 'Model checkpoint (.pt); empty keeps the params file value.'),
     ('device', '', 'auto, cpu, cuda or cuda:N; empty keeps the params file value.'),
     ('publish_pointcloud', '', 'true or false; empty keeps the params file value.'),
@@ -54,7 +58,9 @@ def _overrides(context) -> dict:
     for name in ('checkpoint', 'device'):
         value = LaunchConfiguration(name).perform(context)
         if value:
-            values[name] = value
+            # a string as given: launch_ros would otherwise read it as YAML ('#' starts a
+            # comment, '1.0' becomes a float and fails the string parameter's declaration)
+            values[name] = ParameterValue(value, value_type=str)
     cloud = LaunchConfiguration('publish_pointcloud').perform(context).strip().lower()
     if cloud:
         if cloud not in ('true', 'false'):
@@ -76,9 +82,19 @@ def _environment(context, share: str):
 
 
 def _launch_node(context, share: str):
+    """The depth node and, when asked for, the synthetic camera on the same topics."""
     params_file = LaunchConfiguration('params_file').perform(context)
     if not params_file:
         params_file = os.path.join(share, 'config', 'depth.yaml')
+    image_topic = LaunchConfiguration('image_topic').perform(context)
+    # Empty: no camera_info rule, so the node (and the camera) take image_topic's sibling.
+    info_topic = LaunchConfiguration('camera_info_topic').perform(context)
+    remappings = [('image', image_topic)]
+    camera_cmd = [ExecutableInPackage(executable='synthetic_camera', package=PACKAGE),
+                  '--topic', image_topic]
+    if info_topic:
+        remappings.append(('camera_info', info_topic))
+        camera_cmd += ['--info-topic', info_topic]
     return [
         Node(
             package=PACKAGE,
@@ -86,13 +102,17 @@ def _launch_node(context, share: str):
             name='depth_estimation_node',
             namespace=LaunchConfiguration('namespace'),
             parameters=[params_file, _overrides(context)],
-            remappings=[
-                ('image', LaunchConfiguration('image_topic')),
-                ('camera_info', LaunchConfiguration('camera_info_topic')),
-            ],
+            remappings=remappings,
             output='screen',
             emulate_tty=True,
-        )
+        ),
+        # Not a launch_ros Node: the synthetic camera takes plain arguments, not --ros-args.
+        ExecuteProcess(
+            cmd=camera_cmd,
+            name='synthetic_camera',
+            output='screen',
+            condition=IfCondition(LaunchConfiguration('synthetic_camera')),
+        ),
     ]
 
 
@@ -106,17 +126,6 @@ def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(declared + [
         OpaqueFunction(function=_environment, kwargs={'share': share}),
         OpaqueFunction(function=_launch_node, kwargs={'share': share}),
-        # Not a launch_ros Node: the synthetic camera takes plain arguments, not --ros-args.
-        ExecuteProcess(
-            cmd=[
-                ExecutableInPackage(executable='synthetic_camera', package=PACKAGE),
-                '--topic', LaunchConfiguration('image_topic'),
-                '--info-topic', LaunchConfiguration('camera_info_topic'),
-            ],
-            name='synthetic_camera',
-            output='screen',
-            condition=IfCondition(LaunchConfiguration('synthetic_camera')),
-        ),
         Node(
             package='rviz2',
             executable='rviz2',

@@ -123,7 +123,10 @@ def test_launch_declares_the_documented_arguments(launch_tree: ast.Module) -> No
     assert {"image_topic", "camera_info_topic", "checkpoint", "device", "publish_pointcloud",
             "namespace", "params_file", "rviz", "synthetic_camera"} <= set(arguments)
     assert arguments["image_topic"] == "/camera/image_raw"
-    assert arguments["camera_info_topic"] == cfg.camera_info_topic_for("/camera/image_raw")
+    # empty: no camera_info rule, so the node and the camera use image_topic's sibling
+    assert arguments["camera_info_topic"] == ""
+    assert cfg.input_topics("/my_cam/image_raw", None, "raw") == (
+        "/my_cam/image_raw", "/my_cam/camera_info")
     assert arguments["rviz"] == arguments["synthetic_camera"] == "false"
     source = ast.unparse(launch_tree)
     assert "def generate_launch_description() -> LaunchDescription:" in source
@@ -137,8 +140,13 @@ def test_launch_starts_our_executables_with_remappings(launch_tree: ast.Module) 
     source = ast.unparse(launch_tree)
     assert "executable='depth_estimation_node'" in source
     assert "parameters=[params_file, _overrides(context)]" in source
-    assert "('image', LaunchConfiguration('image_topic'))" in source
-    assert "('camera_info', LaunchConfiguration('camera_info_topic'))" in source
+    assert "remappings = [('image', image_topic)]" in source
+    # camera_info is remapped (and given to the synthetic camera) only when named
+    assert ("if info_topic:\n        remappings.append(('camera_info', info_topic))\n"
+            "        camera_cmd += ['--info-topic', info_topic]") in source
+    assert "remappings=remappings" in source
+    # string overrides stay strings (launch_ros would read a bare value as YAML)
+    assert "values[name] = ParameterValue(value, value_type=str)" in source
     assert "namespace=LaunchConfiguration('namespace')" in source
     setup = (ROOT / "setup.py").read_text()
     for executable, module in (("depth_estimation_node", "node"),

@@ -60,7 +60,6 @@ def test_declarations_are_complete() -> None:
         ({"publish_pointcloud": "yes"}, "'publish_pointcloud' must be true or false"),
         ({"device": "gpu"}, "auto, cpu, cuda or cuda:N"),
         ({"min_range": 5.0, "max_range": 2.0}, "must be less than 'max_range'"),
-        ({"fx": 500.0}, "'fx' and 'fy' must both be 0"),
         ({"max_range": float("nan")}, "'max_range' must be a number"),
         ({"input_qos_reliability": "sometimes"}, "'best_effort', 'reliable'"),
         ({"no_such_param": 1}, "Unknown parameter(s) no_such_param"),

@@ -114,6 +114,11 @@ def test_intrinsics_sources(estimator) -> None:
     assert pipeline.input_intrinsics(64, 48) == CameraIntrinsics(50.0, 55.0, 31.5, 23.5, 64, 48)
     pipeline.params = DepthNodeParams(fx=50.0, fy=55.0, cx=30.0, cy=20.0)
     assert pipeline.input_intrinsics(64, 48) == CameraIntrinsics(50.0, 55.0, 30.0, 20.0, 64, 48)
+    # one focal length alone (as a live update sets it): square pixels
+    pipeline.params = pipeline.params.with_changes({"fy": 0.0})
+    assert pipeline.input_intrinsics(64, 48) == CameraIntrinsics(50.0, 50.0, 30.0, 20.0, 64, 48)
+    pipeline.params = DepthNodeParams(fy=60.0)
+    assert pipeline.input_intrinsics(64, 48) == CameraIntrinsics(60.0, 60.0, 31.5, 23.5, 64, 48)
 
 
 # -- LatestFrameWorker ---------------------------------------------------------------------
@@ -162,6 +167,29 @@ def test_worker_survives_handler_errors_and_stops() -> None:
     assert errors == [(-1, "bad frame")] and handled == [7]
     worker.stop()
     assert worker.submit(8) is True and handled == [7]  # stopped: the item is dropped
+
+
+def test_worker_does_not_report_the_item_that_fails_because_of_stop() -> None:
+    # On Ctrl+C rclpy shuts its context down before the node stops the worker: the frame in
+    # progress then fails to publish. That is shutdown, not a frame error to count.
+    started, release = threading.Event(), threading.Event()
+    errors: list[int] = []
+
+    def handler(item: int) -> None:
+        started.set()
+        release.wait(5.0)
+        raise RuntimeError("publisher's context is shut down")
+
+    worker = LatestFrameWorker(handler, on_error=lambda i, e: errors.append(i))
+    worker.submit(1)
+    assert started.wait(5.0)
+    stopper = threading.Thread(target=worker.stop)
+    stopper.start()
+    while not worker._stopped:  # stop() has begun (it then waits for the item)
+        time.sleep(0.001)
+    release.set()
+    stopper.join(5.0)
+    assert not stopper.is_alive() and errors == []
 
 
 # -- msgconv: input ------------------------------------------------------------------------
