@@ -3,8 +3,9 @@
 Per sample: scale ``s`` in [1, 1.5] (the image is enlarged by ``s`` and the depth divided by
 ``s``, so the scene looks ``s`` times closer), rotation in ±5°, a random crop to the network
 input, colour × [0.8, 1.2] per channel, and a horizontal flip with p = 0.5. The geometric steps
-use one affine warp for both maps: bilinear (after an area pre-shrink) for the image, nearest
-neighbour for the depth, so a depth value is never blended with its neighbours and invalid
+use one affine warp for both maps: bilinear for the image (after the estimator's own
+antialiased resize, so training sees the pixels inference will), nearest neighbour for the
+depth, so a depth value is never blended with its neighbours and invalid
 pixels (0) stay invalid; pixels rotated in from outside the frame are invalid in the depth.
 """
 
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from depth_estimation_ros.model import PreprocessConfig
-from depth_estimation_ros.preprocessing import resize_and_crop
+from depth_estimation_ros.preprocessing import resize, resize_and_crop
 
 
 @dataclass(frozen=True)
@@ -169,9 +170,11 @@ def apply_augment(rgb: np.ndarray, depth: np.ndarray, params: AugmentParams,
         raise ValueError(f"augmentation scale must be >= 1, got {s}")
     # The enlarged frame, before rotation and crop.
     sh, sw = max(out_h, round(base_h * s)), max(out_w, round(base_w * s))
-    img = np.asarray(rgb, dtype=np.float32)
-    shrink = sh * sw < h0 * w0
-    img = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    # the estimator's own resize kernel, so training sees what inference will
+    x = np.asarray(rgb)
+    x = torch.from_numpy(np.ascontiguousarray(x if x.dtype == np.uint8 else
+                                              x.astype(np.float32, copy=False)))
+    img = resize(x.permute(2, 0, 1)[None], (sh, sw))[0].permute(1, 2, 0).numpy()
     dep = cv2.resize(_clean_depth(depth), (sw, sh), interpolation=cv2.INTER_NEAREST_EXACT)
 
     # Rotation about the enlarged frame's centre, then the crop as a translation. cv2 maps

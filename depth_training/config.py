@@ -163,7 +163,8 @@ class TrainConfig:
     best_metric: str = "val_loss"  # "val_loss" (lower is better) or "delta1" (higher is better)
     save_every_steps: int = 0  # also write last.pt every N steps (0 = only after each epoch)
     time_limit_min: StageFloats = field(default_factory=StageFloats)
-    # ^ end a stage after the first epoch that finishes past this many minutes (0 = no limit)
+    # ^ end a stage at the first step past this many minutes, validating that partial
+    #   epoch (0 = no limit)
     # --- logging ---
     log_every: int = 10  # steps between progress-bar / TensorBoard loss updates
     progress: bool = True  # show tqdm progress bars (rank 0 only)

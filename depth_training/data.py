@@ -121,6 +121,11 @@ class NYUv2Labeled:
         if self.has_raw_depth and (raw.shape != depths.shape or raw.dtype.kind != "f"):
             raise DatasetError(f"{self.path}: 'rawDepths' has shape {raw.shape} and dtype "
                                f"{raw.dtype}; expected {depths.shape} float32 like 'depths'")
+        if (w, h) == (NYU_HEIGHT, NYU_WIDTH):
+            raise DatasetError(f"{self.path}: 'images' {images.shape} holds {w}×{h} portrait "
+                               f"frames: NYUv2's are {NYU_WIDTH}×{NYU_HEIGHT}, stored "
+                               f"(N, 3, {NYU_WIDTH}, {NYU_HEIGHT}) as h5py reads MATLAB's "
+                               "file; this file is transposed")
         if w < h:
             log.warning("%s: frames are %dx%d (W×H), portrait; NYUv2 frames are landscape "
                         "640×480 — is the file transposed?", self.path, w, h)
@@ -325,8 +330,9 @@ def make_split(name: str, n: int, seed: int = 0, val_fraction: float = 0.05) -> 
     if name == "official":
         if n != NYU_NUM_IMAGES:
             raise DatasetError(f"the official split needs the {NYU_NUM_IMAGES}-image NYUv2 "
-                               f"labelled set, but the source has {n} images; use --split "
-                               "random or all")
+                               f"labelled set, but the source has {n} images; use another "
+                               "split (evaluate: --split random or all; train: "
+                               "data.split=random)")
         test = official_test_indices()
         return Split(train=np.setdiff1d(np.arange(n), test), test=test)
     if name == "all":

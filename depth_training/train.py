@@ -396,13 +396,14 @@ def _autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
 
 @torch.no_grad()
 def validate(model: nn.Module, loader: DataLoader, stage: str, cfg: TrainConfig,
-             pre: PreprocessConfig, device: torch.device,
+             device: torch.device,
              amp_dtype: torch.dtype | None = None,
              memory_format: torch.memory_format = torch.contiguous_format) -> dict[str, float]:
     """Validation loss (per-image mean) and depth metrics (all pixels pooled).
 
-    The prediction is upsampled to the network input size and clamped to the preprocess
-    depth range before the metrics, as the estimator does.
+    The prediction is upsampled to the network input size; the metrics clamp it to
+    [``MIN_DEPTH``, ``MAX_DEPTH``] as evaluation does, so validation and the reported numbers
+    follow one protocol.
     """
     was_training = model.training
     model.eval()
@@ -420,7 +421,7 @@ def validate(model: nn.Module, loader: DataLoader, stage: str, cfg: TrainConfig,
         loss_sum += loss.item() * x.shape[0]
         n_img += x.shape[0]
         depth = F.interpolate(pred_log.exp(), size=target.shape[-2:], mode="bilinear",
-                              align_corners=False).clamp(pre.min_depth, pre.max_depth)
+                              align_corners=False)
         acc.update(depth[:, 0].cpu(), target[:, 0].cpu())
     model.train(was_training)
     out = {"val_loss": loss_sum / max(1, n_img)}
@@ -775,10 +776,12 @@ class Trainer:
                 "train_loss": train_loss,
                 "lr": self._last_lr,
             }
-            if st.epoch % cfg.val_every == 0 or st.epoch == epochs:
+            # a stage cut short by its time limit validates its partial epoch too, so its
+            # last weights can still become the best checkpoint
+            if st.epoch % cfg.val_every == 0 or st.epoch == epochs or st.stopped_early:
                 result = None
                 if self.main:
-                    result = validate(self.model, val_loader, stage, cfg, self.pre,
+                    result = validate(self.model, val_loader, stage, cfg,
                                       self.device, self.amp_dtype, self.memory_format)
                 result = _broadcast(result, self.dist)
                 row.update(result)

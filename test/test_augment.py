@@ -15,6 +15,7 @@ from depth_training.augment import (
     apply_augment,
     augment_pair,
     resize_and_crop_depth,
+    resize_and_crop_image,
     sample_params,
 )
 
@@ -68,9 +69,9 @@ def _blob_centroids(mask: np.ndarray) -> np.ndarray:
     return cents[1:][stats[1:, cv2.CC_STAT_AREA] >= 4]
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_features_land_on_the_same_pixels(seed: int) -> None:
-    """Blobs marked in both maps keep their centroids within half a pixel after augmentation."""
+def _blob_offsets(seed: int) -> np.ndarray:
+    """(K, 2) offsets (x, y) in pixels from each blob marked in the augmented depth to the
+    nearest blob marked in the augmented image, for one random draw."""
     rgb = np.zeros((H, W, 3), dtype=np.uint8)
     depth = np.full((H, W), 5.0, dtype=np.float32)
     for top, left in ((30, 40), (30, 100), (70, 60), (80, 110), (50, 80)):  # asymmetric
@@ -82,11 +83,24 @@ def test_features_land_on_the_same_pixels(seed: int) -> None:
     from_image = _blob_centroids(img[..., 0] > 127 * params.color[0])
     assert len(from_depth) >= 3 and len(from_depth) == len(from_image)
     nearest = [from_image[np.linalg.norm(from_image - c, axis=1).argmin()] for c in from_depth]
-    offsets = np.array(nearest) - from_depth  # (K, 2) pixels
-    # nearest-neighbour depth quantises each blob edge by up to half a pixel; a systematic
-    # shift (a misaligned crop, rotation or flip) moves all blobs the same way
+    return np.array(nearest) - from_depth
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_features_land_on_the_same_pixels(seed: int) -> None:
+    """Blobs marked in both maps keep their centroids within about half a pixel."""
+    offsets = _blob_offsets(seed)
+    # nearest-neighbour depth quantises each blob edge by up to half a pixel, and the image's
+    # threshold by some more; a systematic shift (a misaligned crop, rotation or flip) moves
+    # all blobs the same way
     assert np.abs(offsets).max() < 1.2
-    assert np.linalg.norm(offsets.mean(0)) < 0.35
+    assert np.linalg.norm(offsets.mean(0)) < 0.4
+
+
+def test_no_systematic_shift_over_many_draws() -> None:
+    """Averaged over draws the quantisation cancels: a quarter-pixel misalignment shows."""
+    mean = np.mean([_blob_offsets(seed).mean(0) for seed in range(24)], axis=0)
+    assert np.abs(mean).max() < 0.1, mean
 
 
 def test_depth_is_nearest_neighbour_and_invalid_stays_invalid() -> None:
@@ -157,6 +171,18 @@ def test_disabled_matches_the_estimator_preprocessing() -> None:
     # nearest, centre aligned: output pixel (r, c) of the 60×80 frame is source (2r+1, 2c+1)
     r, c = 10, 20
     assert dep[r, c] == depth[2 * (r + PRE.crop_top) + 1, 2 * (c + PRE.crop_left) + 1]
+
+
+def test_unaugmented_draw_gives_the_estimator_pixels() -> None:
+    # scale 1, no rotation, gains 1 and the centre crop (the estimator's): the image must be
+    # the estimator's input to the level, or training would see sharper pictures than
+    # inference (noise is where a different resampling filter shows most)
+    rgb = np.random.default_rng(3).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    depth = np.ones((480, 640), dtype=np.float32)
+    pre = PreprocessConfig.paper()
+    centre = AugmentParams(1.0, 0.0, (1.0, 1.0, 1.0), False, 0.5, 0.5)
+    img, _ = apply_augment(rgb, depth, centre, pre)
+    np.testing.assert_array_equal(img, resize_and_crop_image(rgb, pre))
 
 
 def test_full_size_paper_geometry() -> None:

@@ -144,6 +144,12 @@ def test_bad_files_raise_dataset_errors(tmp_path: Path) -> None:
                                depths=np.zeros((0, W, H), np.float32))
     with pytest.raises(DatasetError, match="no image"):
         NYUv2Labeled(empty)
+    # NYUv2's own size, transposed: an error (read on, the crop and split would be wrong)
+    transposed = _matlab_order_file(tmp_path / "transposed.mat", rawDepths=None,
+                                    images=np.zeros((1, 3, 480, 640), np.uint8),
+                                    depths=np.ones((1, 480, 640), np.float32))
+    with pytest.raises(DatasetError, match="480×640 portrait .* this file is transposed"):
+        NYUv2Labeled(transposed)
     nan = NYUv2Labeled(_matlab_order_file(tmp_path / "nan.mat", depth_fill=np.nan))
     nan.depth(0)
     with pytest.raises(DatasetError, match=r"depths\[1\] contains NaN"):
