@@ -107,7 +107,8 @@ class DepthEstimator:
             ~0.5 % depth difference; on CUDA an alternative to float16.
         channels_last: channels-last memory format (default: on; on the CPU too, where
             oneDNN runs this network about 1.3–1.5× faster in it).
-        cudnn_benchmark: let cuDNN autotune convolutions for the fixed input shape.
+        cudnn_benchmark: let cuDNN autotune convolutions for the fixed input shape (a
+            process-wide torch setting: the last CUDA estimator built sets it).
         cuda_graphs: capture the network as CUDA graphs (one per batch size) and replay them;
             ignored, with a log line, on the CPU.
         compile_mode: ``torch.compile`` the network with this mode (``"default"``,
@@ -563,7 +564,11 @@ class DepthEstimator:
 
     def describe(self) -> str:
         """One line for logs: variant, device, precision, checkpoint."""
-        extras = "".join([", channels_last" if self.channels_last else "",
+        # torch's default lets cuDNN run float32 convolutions in TF32 (on Ampere and later)
+        tf32 = (self.device.type == "cuda" and self.dtype == torch.float32
+                and torch.backends.cudnn.allow_tf32)
+        extras = "".join([", TF32 convolutions" if tf32 else "",
+                          ", channels_last" if self.channels_last else "",
                           ", CUDA graphs" if self.cuda_graphs else "",
                           f", compiled ({self.compile_mode})" if self.compile_mode else ""])
         return (f"{self.variant} on {self.device} ({self.precision}{extras}) "
@@ -779,7 +784,10 @@ class _CudaGraphNetwork:
         torch.cuda.current_stream(self.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         # A private memory pool per graph: no graph's replay can overwrite another's output.
-        with torch.inference_mode(), torch.cuda.graph(graph):
+        # Captured on the side stream, which lives on the model's GPU: torch.cuda.graph's
+        # default capture stream is one per process, made on whichever GPU captured first,
+        # so a second estimator on another GPU would capture an empty graph on it.
+        with torch.inference_mode(), torch.cuda.graph(graph, stream=side):
             static_out = self.model(static_in)
         _LOG.info(f"captured the network as a CUDA graph for batch {batch}")
         return graph, static_in, static_out

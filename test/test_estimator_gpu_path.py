@@ -166,6 +166,20 @@ def test_cuda_graphs_match_eager(checkpoint, picture):
     np.testing.assert_allclose(batch[1], eager.estimate(other), rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
+def test_cuda_graphs_on_a_second_gpu(checkpoint, picture):
+    # torch.cuda.graph's default capture stream is made once per process, on the GPU that
+    # captured first: a graph for a second GPU must not be captured on it (it would be
+    # empty, and every frame would get the probe's depth)
+    other = np.ascontiguousarray(picture[::-1])
+    for device in ("cuda:0", "cuda:1"):
+        graphed = DepthEstimator(checkpoint, device, cuda_graphs=True)
+        eager = DepthEstimator(checkpoint, device)
+        for frame in (picture, other):
+            np.testing.assert_allclose(graphed.estimate(frame), eager.estimate(frame),
+                                       rtol=1e-3, atol=1e-3)
+
+
 @needs_cuda
 @pytest.mark.parametrize("graphs", [False, True])
 def test_cuda_points_match_cpu_backproject(checkpoint, picture, graphs):
