@@ -311,6 +311,11 @@ def load_params_file(
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ParameterError(f"Cannot read parameters file {path}: {exc.strerror}.") from exc
+    except UnicodeDecodeError as exc:
+        raise ParameterError(
+            f"Parameters file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); "
+            f"expected a ROS 2 parameters YAML file."
+        ) from exc
     except yaml.YAMLError as exc:
         raise ParameterError(f"Parameters file {path} is not valid YAML: {exc}") from exc
     if not isinstance(document, dict):

@@ -18,6 +18,7 @@ Three layers, each usable on its own:
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 import numpy as np
 
 from depth_estimation_ros import msgconv
-from depth_estimation_ros.camera import CameraIntrinsics
+from depth_estimation_ros.camera import CameraInfoError, CameraIntrinsics
 from depth_estimation_ros.diagnostics import PipelineStats, report, summary
 from depth_estimation_ros.msgconv import InputError, MessageTypes
 from depth_estimation_ros.params import NODE_NAME, DepthNodeParams
@@ -306,7 +307,7 @@ class DepthProcessor:
         now: Clock for the diagnostics header stamp, (sec, nanosec).
     """
 
-    _REPEAT_S = 5.0  # identical rejection messages are logged at most this often
+    _REPEAT_S = 5.0  # an identical rejection or error message is logged at most this often
 
     def __init__(
         self,
@@ -326,7 +327,8 @@ class DepthProcessor:
         self._node_name = node_name
         self._now = now
         self._camera: CameraIntrinsics | None = None
-        self._last_rejection: tuple[str, float] = ("", -float("inf"))
+        self._last_logged: tuple[str, float] = ("", -float("inf"))
+        self._aspect_warned: set[tuple[int, int, int, int]] = set()
         self._worker: LatestFrameWorker[_Pending] = LatestFrameWorker(
             self._handle, self._on_error
         )
@@ -354,6 +356,12 @@ class DepthProcessor:
             self._camera = msgconv.intrinsics_from_camera_info(msg)
         except InputError as exc:
             self._reject("camera_info", exc)
+
+    def on_undecodable(self, source: str, exc: Exception) -> None:
+        """Count and report a ``source`` message whose bytes did not decode (the DDS
+        runtime's subscriptions call this; rclpy drops such messages in the middleware)."""
+        self._reject(source, InputError(f"its bytes do not decode as a ROS message "
+                                        f"({type(exc).__name__}: {exc})"))
 
     def _submit(self, msg: Any, compressed: bool) -> None:
         self.stats.count("received")
@@ -384,11 +392,12 @@ class DepthProcessor:
             self._reject("image", exc)
             return
         stamp, frame_id = msgconv.stamp_and_frame(pending.msg)
+        camera = self._camera_for(rgb.shape[1], rgb.shape[0])
         t1 = time.perf_counter()
         o = self._outputs
         want_cloud = p.publish_pointcloud and o.points.get_subscription_count() > 0
         result = self.pipeline.process(
-            Frame(rgb, stamp, frame_id, self._camera, pending.received), want_cloud
+            Frame(rgb, stamp, frame_id, camera, pending.received), want_cloud
         )
         t2 = time.perf_counter()
         types = self._types
@@ -404,19 +413,51 @@ class DepthProcessor:
         stages = {"decode": t1 - t0, **result.timings, "publish": t3 - t2}
         self.stats.record_processed(time.monotonic() - pending.received, stages)
 
+    def _camera_for(self, width: int, height: int) -> CameraIntrinsics | None:
+        """The camera_info intrinsics if they can serve a ``width`` x ``height`` frame (they
+        are scaled to it as image_proc's resize does), else None for the fallback ones."""
+        camera = self._camera
+        if camera is None or (camera.width, camera.height) == (width, height):
+            return camera
+        try:
+            camera.scaled(width, height)
+        except CameraInfoError as exc:
+            self._camera = None  # until the next camera_info
+            self._reject("camera_info", InputError(
+                f"intrinsics of a {camera.width}x{camera.height} image cannot be scaled to "
+                f"the {width}x{height} frame ({exc}); using the fallback intrinsics"))
+            return None
+        key = (camera.width, camera.height, width, height)
+        if (abs(math.log((camera.width / camera.height) / (width / height))) > 0.01
+                and key not in self._aspect_warned):
+            self._aspect_warned.add(key)
+            self._log.warning(
+                f"camera_info is for a {camera.width}x{camera.height} image but frames are "
+                f"{width}x{height}, another aspect ratio: its intrinsics are scaled unevenly "
+                f"(x by {width / camera.width:.3g}, y by {height / camera.height:.3g})")
+        return camera
+
     def _reject(self, source: str, exc: Exception) -> None:
         n = self.stats.count("rejected")
         text = f"Rejected {source} message: {exc}"
-        last_text, last_time = self._last_rejection
-        now = time.monotonic()
-        if text != last_text or now - last_time > self._REPEAT_S:
-            self._last_rejection = (text, now)
+        if self._fresh(text):
             self._log.warning(f"{text} ({n} rejected so far)")
 
     def _on_error(self, pending: _Pending, exc: Exception) -> None:
         n = self.stats.count("errors")
-        self._log.error(f"Depth pipeline failed on a frame ({n} so far): "
-                        f"{type(exc).__name__}: {exc}")
+        text = f"{type(exc).__name__}: {exc}"
+        if self._fresh(text):
+            self._log.error(f"Depth pipeline failed on a frame ({n} so far): {text}")
+
+    def _fresh(self, text: str) -> bool:
+        """Whether to log ``text``: not if it repeats the last logged one within
+        ``_REPEAT_S`` (the counters and diagnostics still count every occurrence)."""
+        last_text, last_time = self._last_logged
+        now = time.monotonic()
+        if text == last_text and now - last_time <= self._REPEAT_S:
+            return False
+        self._last_logged = (text, now)
+        return True
 
     # -- parameters, diagnostics, shutdown ------------------------------------------------
 

@@ -178,15 +178,19 @@ class StandaloneDepthNode:
         image_topic, info_topic = cfg.input_topics(
             remaps.get(cfg.IMAGE_INPUT), remaps.get(cfg.CAMERA_INFO_INPUT),
             params.image_transport)
+        undecodable = self.processor.on_undecodable
         if params.image_transport == "compressed":
             image_sub = node.create_subscription(
-                m.CompressedImage, image_topic, self.processor.on_compressed_image, in_qos)
+                m.CompressedImage, image_topic, self.processor.on_compressed_image, in_qos,
+                lambda exc: undecodable("compressed image", exc))
         else:
             image_sub = node.create_subscription(
-                m.Image, image_topic, self.processor.on_image, in_qos)
+                m.Image, image_topic, self.processor.on_image, in_qos,
+                lambda exc: undecodable("image", exc))
         if params.use_camera_info:
             node.create_subscription(
-                m.CameraInfo, info_topic, self.processor.on_camera_info, in_qos)
+                m.CameraInfo, info_topic, self.processor.on_camera_info, in_qos,
+                lambda exc: undecodable("camera_info", exc))
         self._diagnostics = node.create_publisher(m.DiagnosticArray, cfg.DIAGNOSTICS_TOPIC,
                                                   DEFAULT)
         node.create_timer(params.diagnostics_period, self.publish_diagnostics)
@@ -246,8 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CheckpointError as exc:
         log.error(f"Cannot load the depth model: {exc}.")
         return 1
-    except ValueError as exc:  # unusable device
-        log.error(f"Cannot use device {params.device!r}: {exc}.")
+    except ValueError as exc:  # unusable device, or a precision it lacks
+        log.error(f"Cannot use device {params.device!r} with precision {params.precision!r}: "
+                  f"{exc}.")
         return 1
 
     ensure_cyclonedds_uri()

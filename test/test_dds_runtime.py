@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cyclonedds._clayer import ddspy_write
 
 from depth_estimation_ros import headroom
 from depth_estimation_ros.dds import messages as m
@@ -220,6 +221,28 @@ def test_callbacks_run_on_runtime_thread_errors_are_contained_timers_fire() -> N
         assert sub.callback_errors == 1 and sub.received == 3
     assert seen == [2, 3]
     assert set(threads) == {"dds-node-robust"}
+
+
+def test_an_undecodable_sample_is_counted_and_the_others_arrive() -> None:
+    # A frame_id that is not UTF-8 does not decode; the good samples around it (often taken
+    # with it in one batch) must still arrive, and the bad one be counted and reported.
+    reliable = QosProfile(reliability="reliable", durability="volatile", depth=20)
+    got: list[str] = []
+    errors: list[Exception] = []
+    with DdsNode("bad_pub") as a, DdsNode("bad_sub") as b:
+        pub = a.create_publisher(m.Header, "/undecodable", reliable)
+        sub = b.create_subscription(m.Header, "/undecodable", lambda h: got.append(h.frame_id),
+                                    reliable, errors.append)
+        assert pub.wait_for_subscriptions(1, timeout=10)
+        for i in range(6):  # written raw, as DataWriter.write does (padded to 4 bytes)
+            raw = m.Header(stamp=m.Time(sec=i), frame_id=f"f{i}x").serialize()
+            if i == 2:
+                raw = raw.replace(b"f2x", b"\xff\xfe\xfd")
+            assert ddspy_write(pub._writer._ref, raw.ljust(-(-len(raw) // 4) * 4, b"\0")) >= 0
+        assert b.spin(until=lambda: len(got) == 5 and errors, timeout=10)
+    assert got == ["f0x", "f1x", "f3x", "f4x", "f5x"]
+    assert sub.undecodable == 1 and sub.received == 5
+    assert isinstance(errors[0], UnicodeDecodeError)
 
 
 def test_destroyed_subscription_stops_callbacks_and_unmatches() -> None:

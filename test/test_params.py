@@ -113,11 +113,12 @@ def test_params_file_sections_match_node_names(tmp_path: Path) -> None:
         ("- 1\n- 2\n", "must map node names"),
         ("/**:\n  max_range: 2.0\n", "must contain a 'ros__parameters' mapping"),
         ("/**: [\n", "not valid YAML"),
+        (b"/**:\n  ros__parameters:\n    checkpoint: \xff\xfe\n", "is not UTF-8 text"),
     ],
 )
-def test_bad_params_files_raise(tmp_path: Path, text: str, fragment: str) -> None:
+def test_bad_params_files_raise(tmp_path: Path, text: str | bytes, fragment: str) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text(text)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(ParameterError, match=fragment):
         load_params_file(path)
     with pytest.raises(ParameterError, match="Cannot read parameters file"):

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from cyclonedds._clayer import ddspy_write
 
 from depth_estimation_ros.camera import CameraIntrinsics
 from depth_estimation_ros.dds import messages as m
@@ -401,23 +402,41 @@ def test_bad_input_is_rejected_counted_and_the_node_keeps_running(nodes, peers) 
     zero_k = m.CameraInfo(header=_header(0), width=W, height=H)
     nan_k = m.CameraInfo(header=_header(0), width=W, height=H,
                          k=[np.nan, 0, 32, 0, 60, 24, 0, 0, 1])
+    huge_k = m.CameraInfo(header=_header(0), width=1, height=1,
+                          k=[1e308, 0, 0.5, 0, 1e308, 0.5, 0, 0, 1])
+    # CDR bytes that do not decode as an Image: a frame_id that is not UTF-8
+    frame_id = FRAME_ID.encode()
+    undecodable = bytes(_image(rgb, 5).serialize()).replace(frame_id, b"\xff" + frame_id[1:])
+    undecodable = undecodable.ljust(-(-len(undecodable) // 4) * 4, b"\0")
+
+    def send(publisher, msg):
+        return lambda: publisher.publish(msg)
+
     cases = [
-        (peer.image, _image(rgb, 1, encoding="yuv420_fancy"),
+        (send(peer.image, _image(rgb, 1, encoding="yuv420_fancy")),
          r"Rejected image message: Image encoding 'yuv420_fancy' is not supported"),
-        (peer.image, _image(rgb, 2, width=0), r"Rejected image message: Image is 0x48 pixels"),
-        (peer.image, _image(rgb, 3, width=100_000, height=100_000),
+        (send(peer.image, _image(rgb, 2, width=0)),
+         r"Rejected image message: Image is 0x48 pixels"),
+        (send(peer.image, _image(rgb, 3, width=100_000, height=100_000)),
          r"Rejected image message: .*expected at most 1000000 \(parameter max_input_pixels\)"),
-        (peer.image, _image(rgb, 4, data=bytes(good.data)[: len(good.data) // 2]),
+        (send(peer.image, _image(rgb, 4, data=bytes(good.data)[: len(good.data) // 2])),
          r"Rejected image message: image data has 4608 bytes; expected step \* height"),
-        (peer.info, zero_k, r"Rejected camera_info message: .*uncalibrated"),
-        (peer.info, nan_k, r"Rejected camera_info message: .*finite"),
+        (lambda: ddspy_write(peer.image._writer._ref, undecodable),
+         r"Rejected image message: its bytes do not decode as a ROS message "
+         r"\(UnicodeDecodeError"),
+        # valid for its 1x1 image, but scaled to the 64x48 frames fx overflows
+        (lambda: (peer.info.publish(huge_k), peer.image.publish(_image(rgb, 6))),
+         r"Rejected camera_info message: intrinsics of a 1x1 image cannot be scaled to the "
+         r"64x48 frame .*; using the fallback intrinsics"),
+        (send(peer.info, zero_k), r"Rejected camera_info message: .*uncalibrated"),
+        (send(peer.info, nan_k), r"Rejected camera_info message: .*finite"),
     ]
-    for publisher, msg, pattern in cases:
+    for publish, pattern in cases:
         mark = len(node.lines)
         deadline = time.monotonic() + 20.0
         while not any(re.search(pattern, line) for line in node.lines[mark:]):
             assert time.monotonic() < deadline, f"no {pattern!r}:\n{node.log()}"
-            publisher.publish(msg)  # again if a best-effort sample was lost
+            publish()  # again if a best-effort sample was lost
             time.sleep(0.3)
     # The node is still up: a good frame goes through, with the default intrinsics.
     info = peer.wait("info", lambda msg: msg.header.stamp.sec >= 4000,

@@ -12,6 +12,7 @@ configuration when the user has not set one.
 """
 
 import logging
+import math
 import os
 import re
 import site
@@ -23,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from cyclonedds._clayer import ddspy_write
+from cyclonedds._clayer import ddspy_take, ddspy_write
 from cyclonedds.core import (
     DDSException,
     GuardCondition,
@@ -285,14 +286,26 @@ class Publisher(Generic[MsgT]):
 
 
 class Subscription(Generic[MsgT]):
-    """A DataReader on ``rt/<topic>`` whose samples go to a callback on the node thread."""
+    """A DataReader on ``rt/<topic>`` whose samples go to a callback on the node thread.
+
+    Samples are decoded one by one: one whose bytes do not decode as ``msg_type`` (a peer
+    publishing another type under the same name, a non-UTF-8 string) is counted in
+    ``undecodable`` and reported to ``on_undecodable(exc)`` (default: a warning, at most one
+    per ``_REPEAT_S``); the samples taken with it are delivered as usual.
+    """
+
+    _REPEAT_S = 10.0
 
     def __init__(self, node: "DdsNode", msg_type: type, topic_name: str,
-                 callback: Callable[[MsgT], Any], qos: QosProfile, topic: Topic) -> None:
+                 callback: Callable[[MsgT], Any], qos: QosProfile, topic: Topic,
+                 on_undecodable: Callable[[Exception], Any] | None = None) -> None:
         self.msg_type = msg_type
         self.topic_name = topic_name
         self.qos = qos
         self.callback = callback
+        self.on_undecodable = on_undecodable
+        self.undecodable = 0  # samples whose bytes did not decode
+        self._last_warning = -math.inf
         dds_qos = reader_qos(qos, type_hash(msg_type))
         self._reader = DataReader(node.participant, topic, qos=dds_qos)
         self._condition = ReadCondition(
@@ -321,18 +334,42 @@ class Subscription(Generic[MsgT]):
     def _drain(self) -> None:
         """Take everything available and hand it to the callback (runtime thread only)."""
         while not self._destroyed:
-            samples = self._reader.take(N=_TAKE_BATCH, condition=self._condition)
-            for sample in samples:
-                if not isinstance(sample, self.msg_type) or self._destroyed:
-                    continue  # an InvalidSample (dispose/unregister) carries no data
+            # the raw samples, decoded here one at a time (DataReader.take decodes the batch
+            # in one go, so one bad sample would lose all the others taken with it)
+            taken = ddspy_take(self._reader._ref, self._condition.mask, _TAKE_BATCH)
+            if isinstance(taken, int):
+                raise DDSException(taken, f"taking samples on {self.topic_name}")
+            for data, info in taken:
+                if not info.valid_data or self._destroyed:
+                    continue  # dispose/unregister: no data
+                try:
+                    sample = self.msg_type.deserialize(data)
+                except Exception as exc:
+                    self._undecodable(exc)
+                    continue
                 self.received += 1
                 try:
                     self.callback(sample)
                 except Exception:  # a user callback must not kill the runtime thread
                     self.callback_errors += 1
                     logger.exception(f"subscription callback on {self.topic_name} raised")
-            if len(samples) < _TAKE_BATCH:
+            if len(taken) < _TAKE_BATCH:
                 return
+
+    def _undecodable(self, exc: Exception) -> None:
+        self.undecodable += 1
+        if self.on_undecodable is not None:
+            try:
+                self.on_undecodable(exc)
+            except Exception:
+                logger.exception(f"undecodable-sample handler on {self.topic_name} raised")
+            return
+        now = time.monotonic()
+        if now - self._last_warning >= self._REPEAT_S:
+            self._last_warning = now
+            logger.warning(f"dropped a sample on {self.topic_name} whose bytes do not decode "
+                           f"as {ros_type_name(self.msg_type)} ({type(exc).__name__}: {exc}; "
+                           f"{self.undecodable} so far)")
 
     def destroy(self) -> None:
         """Stop callbacks (none starts after this returns) and delete the DataReader."""
@@ -475,11 +512,15 @@ class DdsNode:
         return pub
 
     def create_subscription(self, msg_type: type, topic: str, callback: Callable[[Any], Any],
-                            qos: QosProfile) -> Subscription:
-        """Subscribe to ROS topic ``topic``; ``callback(msg)`` runs on the node thread."""
+                            qos: QosProfile,
+                            on_undecodable: Callable[[Exception], Any] | None = None,
+                            ) -> Subscription:
+        """Subscribe to ROS topic ``topic``; ``callback(msg)`` runs on the node thread, and
+        ``on_undecodable(exc)`` for a sample whose bytes do not decode (default: a warning)."""
         self._check_open()
         full = self.resolve_topic_name(topic)
-        sub = Subscription(self, msg_type, full, callback, qos, self._topic(msg_type, full))
+        sub = Subscription(self, msg_type, full, callback, qos, self._topic(msg_type, full),
+                           on_undecodable)
         with self._lock:
             self._subscriptions.append(sub)
             self._waitset.attach(sub._condition)
