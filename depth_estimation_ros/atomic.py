@@ -6,6 +6,7 @@ real name (checkpoints, PLY clouds, PNGs, NYU-layout files, summaries all go thr
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -57,3 +58,23 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically; return the path."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def ensure_writable_folder(folder: str | os.PathLike[str], create: bool = True) -> Path:
+    """Make sure files can be written in ``folder`` (created first when ``create``): a tool
+    checks this before its work, not after it.
+
+    Raises:
+        OSError: it is a file, cannot be created, or is not writable (``strerror`` says why).
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "it is a file, not a folder")
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
+    elif not folder.is_dir():
+        raise FileNotFoundError(errno.ENOENT, f"folder {folder} does not exist")
+    fd, probe = tempfile.mkstemp(prefix=".write_test.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    os.unlink(probe)
+    return folder

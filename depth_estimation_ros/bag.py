@@ -24,8 +24,10 @@ estimator; ``convert_bag`` accepts any callable.
 
 import argparse
 import logging
+import shutil
 import sys
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,7 @@ DEPTH_IMAGE_TOPIC = "/depth/image"
 DEPTH_CAMERA_INFO_TOPIC = "/depth/camera_info"
 DEPTH_POINTS_TOPIC = "/depth/points"
 STORAGES = ("mcap", "sqlite3")
+_MAX_REPORTED_ERRORS = 5  # reasons kept in ConversionReport.errors
 
 
 class BagError(ValueError):
@@ -99,6 +102,27 @@ class ConversionReport:
     clouds: int = 0
     skipped: int = 0  # images that could not be decoded or processed
     errors: list[str] = field(default_factory=list)  # first few reasons
+    bad_infos: int = 0  # CameraInfo messages that could not be decoded
+
+    def skip(self, reason: str) -> None:
+        """Count the current image as skipped; warn at the 1st, 10th, 100th, every 1000th."""
+        self.skipped += 1
+        if len(self.errors) < _MAX_REPORTED_ERRORS:
+            self.errors.append(f"image {self.images}: {reason}")
+        if _warn_now(self.skipped):
+            logger.warning(f"skipping image {self.images} of {self.image_topic} "
+                           f"({self.skipped} skipped so far): {reason}")
+
+
+def _warn_now(count: int) -> bool:
+    """Rate limit for repeated warnings: the 1st, 10th, 100th and every 1000th occurrence."""
+    return count in (1, 10, 100) or count % 1000 == 0
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's message on one line (YAML errors span several)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _typestore() -> Any:
@@ -252,12 +276,19 @@ def _convert_messages(reader: Any, writer: Any, typestore: Any, process: Process
             try:
                 camera = _intrinsics(typestore.deserialize_cdr(raw, conn.msgtype))
             except Exception as exc:  # rosbags raises assorted errors on corrupt CDR
-                logger.warning(f"ignoring unreadable CameraInfo on {info_topic}: {exc}")
+                report.bad_infos += 1
+                if _warn_now(report.bad_infos):
+                    logger.warning(f"ignoring unreadable CameraInfo on {info_topic} "
+                                   f"({report.bad_infos} so far): {exc}")
             continue
         report.images += 1
         bar.update(1)
         try:
             msg = typestore.deserialize_cdr(raw, conn.msgtype)
+        except Exception as exc:  # SerdeError (truncated CDR, non-UTF-8 string), ...
+            report.skip(f"not a readable {conn.msgtype} message ({exc})")
+            continue
+        try:
             rgb = (rgb8_from_compressed_msg(msg) if image_type == COMPRESSED_TYPE
                    else rgb8_from_msg(msg))
             stamp = (int(msg.header.stamp.sec), int(msg.header.stamp.nanosec))
@@ -266,11 +297,29 @@ def _convert_messages(reader: Any, writer: Any, typestore: Any, process: Process
             report.clouds += outputs.write(out, stamp, frame_id, log_time)
             report.processed += 1
         except (EncodingError, CameraInfoError, ValueError) as exc:
-            report.skipped += 1
-            if len(report.errors) < 5:
-                report.errors.append(f"image {report.images}: {exc}")
-            logger.warning(f"skipping image {report.images} of {image_topic}: {exc}")
+            report.skip(str(exc))
     bar.close()
+
+
+def _missing_paths(path: Path) -> list[Path]:
+    """``path`` and its parent folders that do not exist yet, deepest first."""
+    missing: list[Path] = []
+    while not (path.exists() or path.is_symlink()) and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _remove_created(created: list[Path]) -> None:
+    """Remove a partial output bag and the (now empty) parent folders this run made."""
+    if not created:
+        return
+    shutil.rmtree(created[0], ignore_errors=True)
+    for folder in created[1:]:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (someone else's files) or already gone
+            break
 
 
 def convert_bag(in_path: str | Path, out_path: str | Path, process: ProcessFn, *,
@@ -297,7 +346,8 @@ def convert_bag(in_path: str | Path, out_path: str | Path, process: ProcessFn, *
 
     Raises:
         BagError: unreadable input bag, bad storage, no/ambiguous camera topic, or an
-            output path that exists.
+            output path that exists or cannot be written. When the conversion fails, the
+            partial output bag (and any parent folders this call created) is removed.
     """
     from rosbags.rosbag2 import Reader, StoragePlugin, Writer
     from rosbags.rosbag2.errors import ReaderError, WriterError
@@ -305,14 +355,15 @@ def convert_bag(in_path: str | Path, out_path: str | Path, process: ProcessFn, *
     if storage not in STORAGES:
         raise BagError(f"output storage {storage!r} is not supported; expected mcap or sqlite3")
     in_path, out_path = Path(in_path), Path(out_path)
-    if out_path.exists():
+    if out_path.exists() or out_path.is_symlink():
         raise BagError(f"output bag {out_path} exists already; choose a new path")
     typestore = _typestore()
     try:
         reader = Reader(in_path)
         reader.open()
     except (ReaderError, OSError) as exc:
-        raise BagError(f"input bag {in_path} cannot be read as rosbag2: {exc}") from None
+        raise BagError(f"input bag {in_path} cannot be read as rosbag2: "
+                       f"{_first_line(exc)}") from None
     try:
         topics = {c.topic: c.msgtype for c in reader.connections}
         image_topic, info_topic = find_camera_topics(topics, image_topic, info_topic)
@@ -326,18 +377,33 @@ def convert_bag(in_path: str | Path, out_path: str | Path, process: ProcessFn, *
         if max_frames:
             total = min(total, max_frames)
         plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+        created = _missing_paths(out_path)  # what Writer.open makes: ours to clean up
         try:
             writer = Writer(out_path, version=9, storage_plugin=plugin)
             writer.open()
-        except WriterError as exc:
+        except WriterError as exc:  # the path appeared since the check: not ours to remove
             raise BagError(f"output bag {out_path} cannot be written: {exc}") from None
+        except BaseException as exc:
+            _remove_created(created)
+            if isinstance(exc, OSError):  # not a folder, read-only, no such parent, ...
+                raise BagError(f"output bag {out_path} cannot be written: "
+                               f"{exc.strerror or exc}") from None
+            raise
         try:
             _convert_messages(reader, writer, typestore, process, report, wanted, image_type,
                               with_points, copy_input, max_frames, total, progress)
-        except BaseException:
-            writer.abort()
+            writer.close()
+        except BaseException as exc:
+            with suppress(Exception):  # the partial output is removed just below anyway
+                writer.abort()
+            _remove_created(created)  # no half-written bag that blocks a rerun
+            if isinstance(exc, ReaderError):
+                raise BagError(f"input bag {in_path} cannot be read to the end: "
+                               f"{_first_line(exc)}; no output written") from None
+            if isinstance(exc, OSError):  # disk full, input or output file I/O error
+                raise BagError(f"conversion to {out_path} failed: {exc.strerror or exc}; "
+                               "partial output removed") from None
             raise
-        writer.close()
     finally:
         reader.close()
     return report
@@ -415,6 +481,10 @@ def main(argv: list[str] | None = None) -> int:
     except BagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"bag: interrupted; {args.output} not written (partial output removed)",
+              file=sys.stderr)
+        return 130
     print(f"bag: {report.processed} of {report.images} images from {report.image_topic} "
           f"-> {args.output} ({args.storage}): {report.processed} depth images, "
           f"{report.clouds} clouds, {report.skipped} skipped")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depth_estimation_ros.atomic import atomic_path
+from depth_estimation_ros.atomic import atomic_path, ensure_writable_folder
 from depth_estimation_ros.camera import CameraIntrinsics, backproject
 from depth_estimation_ros.checkpoint import CheckpointError
 from depth_estimation_ros.estimator import DepthEstimator
@@ -35,13 +36,21 @@ class InputError(ValueError):
 
 
 def read_image(path: Path) -> np.ndarray:
-    """Read an image file as (H, W, 3) uint8 RGB (EXIF orientation applied)."""
+    """Read an image file as (H, W, 3) uint8 RGB (EXIF orientation applied).
+
+    Raises:
+        InputError: not an image, a corrupt or truncated one, or one whose header claims
+            more pixels than PIL's decompression-bomb limit.
+    """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
             return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"{path} is too large to decode: {exc}") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        # PIL's decoders report malformed data with any of these
         raise InputError(f"{path} is not a readable image ({exc}); expected PNG, JPEG, BMP, "
                          "TIFF or WebP") from exc
 
@@ -137,6 +146,26 @@ def _save_frame(outdir: Path, name: str, rgb: np.ndarray, depth: np.ndarray,
                  estimator.depth_intrinsics(intr, output), args.ply)
 
 
+def _check_args(args: argparse.Namespace) -> str | None:
+    """The first problem with the numeric options, as one line; None when they are fine."""
+    if args.every < 1:
+        return "--every must be at least 1"
+    if args.max_frames < 0:
+        return f"--max-frames {args.max_frames} is invalid; expected >= 0 (0: all frames)"
+    intr_args = [args.fx, args.fy, args.cx, args.cy]
+    if any(v is not None for v in intr_args) and not all(v is not None for v in intr_args):
+        return "give all of --fx --fy --cx --cy or none"
+    for name in ("fx", "fy", "cx", "cy"):
+        value = getattr(args, name)
+        if value is not None and not math.isfinite(value):
+            return f"--{name} {value} is invalid; expected a finite number of pixels"
+    for name in ("fx", "fy"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            return f"--{name} {value} is invalid; expected a focal length > 0 pixels"
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m depth_estimation_ros.estimate",
@@ -163,12 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.every < 1:
-        print("error: --every must be at least 1", file=sys.stderr)
-        return 2
-    intr_args = [args.fx, args.fy, args.cx, args.cy]
-    if any(v is not None for v in intr_args) and not all(v is not None for v in intr_args):
-        print("error: give all of --fx --fy --cx --cy or none", file=sys.stderr)
+    problem = _check_args(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         inputs = _expand(args.inputs)
@@ -178,9 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     outdir = Path(args.outdir)
     try:
-        outdir.mkdir(parents=True, exist_ok=True)
+        ensure_writable_folder(outdir)
     except OSError as exc:
-        print(f"error: cannot create output folder {outdir}: {exc.strerror}", file=sys.stderr)
+        print(f"error: cannot write outputs to {outdir}: {exc.strerror or exc}",
+              file=sys.stderr)
         return 2
     _LOG.info("model: %s", estimator.describe())
 
@@ -196,8 +223,17 @@ def main(argv: list[str] | None = None) -> int:
     for path in inputs:
         try:
             for name, rgb in frames_of(path, args.every):
-                depth = estimator.estimate(rgb, "rgb8", output)
-                _save_frame(outdir, name, rgb, depth, estimator, output, args)
+                try:
+                    depth = estimator.estimate(rgb, "rgb8", output)
+                except ValueError as exc:  # e.g. smaller than the 2x2 the network needs
+                    raise InputError(f"{path} cannot be used: {exc}") from exc
+                try:
+                    _save_frame(outdir, name, rgb, depth, estimator, output, args)
+                except OSError as exc:  # disk full, folder removed: later frames fail too
+                    bar.close()
+                    print(f"error: cannot write outputs to {outdir}: {exc.strerror or exc}",
+                          file=sys.stderr)
+                    return 2
                 count += 1
                 bar.update(1)
                 if args.max_frames and count >= args.max_frames:

@@ -17,6 +17,7 @@ seconds, or on Ctrl-C. Exit status 0 when at least one depth image arrived, 1 wh
 """
 
 import argparse
+import errno
 import json
 import logging
 import queue
@@ -31,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from depth_estimation_ros.atomic import atomic_write_text
+from depth_estimation_ros.atomic import atomic_write_text, ensure_writable_folder
 from depth_estimation_ros.encodings import EncodingError, decode_image_msg
 from depth_estimation_ros.ply import write_ply
 from depth_estimation_ros.pointcloud import PointCloudError, unpack_cloud, unpack_rgb
@@ -42,6 +43,7 @@ __all__ = ["DepthRecorder", "RateLatency", "build_parser", "depth_metres", "main
 logger = logging.getLogger(__name__)
 
 _MAX_PENDING_CLOUDS = 16  # saved-image stamps waiting for their cloud
+LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")
 
 
 def _stamp_ns(msg: Any) -> int:
@@ -331,8 +333,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--durability", default="volatile", choices=("volatile", "transient_local"),
                    help="subscription durability")
     p.add_argument("--history-depth", type=int, default=5, help="subscription KEEP_LAST depth")
-    p.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    p.add_argument("--log-level", default="info", type=str.lower, choices=LOG_LEVELS,
+                   help="logging level (default info)")
     return p
+
+
+def _check_json_path(path: Path) -> None:
+    """Raise OSError unless the summary can later be written to ``path`` (a file name)."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "it is a folder; expected a file name")
+    ensure_writable_folder(path.parent, create=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -355,7 +365,20 @@ def main(argv: list[str] | None = None) -> int:
     topics = {"depth": args.depth_topic,
               "camera_info": args.info_topic or _sibling_info_topic(args.depth_topic),
               "points": args.points_topic}
-    recorder = DepthRecorder(Path(args.out), args.save_every, args.vmin, args.vmax, args.cmap)
+    try:
+        out_dir = ensure_writable_folder(args.out)
+    except OSError as exc:
+        print(f"error: cannot write outputs to {args.out}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 2
+    if args.json:  # after --out (it may be inside it); before recording, not at the end
+        try:
+            _check_json_path(Path(args.json))
+        except OSError as exc:
+            print(f"error: cannot write the --json summary to {args.json}: "
+                  f"{exc.strerror or exc}", file=sys.stderr)
+            return 2
+    recorder = DepthRecorder(out_dir, args.save_every, args.vmin, args.vmax, args.cmap)
     ensure_cyclonedds_uri()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -397,7 +420,12 @@ def main(argv: list[str] | None = None) -> int:
           + f"; saved {len(summary['saved_png'])} png, {len(summary['saved_ply'])} ply "
           f"in {recorder.out_dir}", flush=True)
     if args.json:
-        atomic_write_text(args.json, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        try:
+            atomic_write_text(args.json, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        except OSError as exc:  # checked at the start; the folder changed since
+            print(f"error: cannot write the --json summary to {args.json}: "
+                  f"{exc.strerror or exc}", file=sys.stderr)
+            return 2
     if summary["images"] == 0:
         print(f"record: no depth images received on {topics['depth']}", file=sys.stderr)
         return 1

@@ -245,7 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--durability", default="volatile", choices=("volatile", "transient_local"),
                    help="publisher durability")
     p.add_argument("--history-depth", type=int, default=5, help="publisher KEEP_LAST depth")
-    p.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    p.add_argument("--log-level", default="info", type=str.lower,
+                   choices=("debug", "info", "warning", "warn", "error", "critical"),
+                   help="logging level (default info)")
     return p
 
 

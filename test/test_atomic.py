@@ -1,8 +1,11 @@
 """Atomic writes: the real name only ever holds a complete file."""
 
+import os
+from pathlib import Path
+
 import pytest
 
-from depth_estimation_ros.atomic import atomic_path, atomic_write_text
+from depth_estimation_ros.atomic import atomic_path, atomic_write_text, ensure_writable_folder
 
 
 def test_success_renames_and_leaves_no_temporary(tmp_path):
@@ -37,3 +40,19 @@ def test_permissions_follow_the_umask_not_mkstemp(tmp_path):
     finally:
         os.umask(old)
     assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_ensure_writable_folder(tmp_path: Path) -> None:
+    made = ensure_writable_folder(tmp_path / "a" / "b")
+    assert made.is_dir() and list(made.iterdir()) == []  # the probe file is gone
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        ensure_writable_folder(tmp_path / "file")
+    with pytest.raises(FileNotFoundError):
+        ensure_writable_folder(tmp_path / "missing", create=False)
+    assert not (tmp_path / "missing").exists()
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(PermissionError):
+            ensure_writable_folder(locked)

@@ -158,6 +158,71 @@ def test_undecodable_frames_are_skipped_not_fatal(tmp_path: Path) -> None:
     assert len(_read(tmp_path / "out")["/depth/image"]) == N - 1
 
 
+def _image_cdr(i: int, frame_id: str = "cam") -> bytes:
+    msg = T["sensor_msgs/msg/Image"](
+        header=T["std_msgs/msg/Header"](
+            stamp=T["builtin_interfaces/msg/Time"](sec=1000 + i, nanosec=0), frame_id=frame_id),
+        height=H, width=W, encoding="rgb8", is_bigendian=0, step=3 * W,
+        data=_frame(i).reshape(-1))
+    return bytes(TS.serialize_cdr(msg, "sensor_msgs/msg/Image"))
+
+
+def make_raw_image_bag(path: Path, raws: list[bytes]) -> Path:
+    """A camera bag whose Image messages are the given CDR bytes (valid or not)."""
+    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        conn = writer.add_connection("/cam/image_raw", "sensor_msgs/msg/Image", typestore=TS)
+        for i, raw in enumerate(raws):
+            writer.write(conn, 5_000_000_000 + i, raw)
+    return path
+
+
+def test_undecodable_image_messages_are_skipped_and_the_rest_converted(tmp_path: Path) -> None:
+    good = _image_cdr(0)
+    assert good[12:20] == b"\x04\x00\x00\x00cam\x00"  # frame_id length + "cam\0"
+    truncated = good[:20]
+    bad_utf8 = good[:16] + b"\xff\xfe\xfd\x00" + good[20:]  # frame_id not UTF-8
+    src = make_raw_image_bag(tmp_path / "in", [truncated, _image_cdr(1), bad_utf8, _image_cdr(3)])
+    process = BrightnessDepth()
+    report = convert_bag(src, tmp_path / "out", process, progress=False)
+    assert (report.images, report.processed, report.skipped) == (4, 2, 2)
+    assert len(report.errors) == 2 and all("not a readable" in e for e in report.errors)
+    assert [call[1] for call in process.calls] == [(1001, 0), (1003, 0)]
+    assert (tmp_path / "out" / "metadata.yaml").exists()  # a complete, readable bag
+    assert [m.header.stamp.sec for _, m in _read(tmp_path / "out")["/depth/image"]] == [
+        1001, 1003]
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("model crashed"), KeyboardInterrupt()])
+def test_failed_conversion_removes_its_partial_output(tmp_path: Path,
+                                                      failure: BaseException) -> None:
+    src = make_camera_bag(tmp_path / "in", StoragePlugin.MCAP)
+    out = tmp_path / "new" / "deeper" / "out"  # its parents are made by this run too
+    good = BrightnessDepth()
+
+    def fails_on_third(rgb, stamp, frame_id, camera):  # noqa: ANN001, ANN202
+        if stamp[0] == 1002:
+            raise failure
+        return good(rgb, stamp, frame_id, camera)
+
+    with pytest.raises(type(failure)):
+        convert_bag(src, out, fails_on_third, progress=False)
+    assert not (tmp_path / "new").exists()  # no half-written bag blocks the rerun
+    assert convert_bag(src, out, BrightnessDepth(), progress=False).processed == N
+
+
+def test_cli_unwritable_output_is_one_line_error(tmp_path: Path, compact_checkpoint: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    src = make_camera_bag(tmp_path / "in", StoragePlugin.MCAP)
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("a file, not a folder")
+    code = bag.main([str(src), str(not_a_folder / "out"), "--checkpoint",
+                     str(compact_checkpoint), "--device", "cpu", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("error: output bag") and "cannot be written" in err[0]
+    assert not_a_folder.read_text() == "a file, not a folder"
+
+
 def test_topic_detection_and_bad_inputs(tmp_path: Path) -> None:
     topics = {"/a/image_raw": "sensor_msgs/msg/Image",
               "/a/image_raw/compressed": "sensor_msgs/msg/CompressedImage",

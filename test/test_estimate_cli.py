@@ -1,13 +1,17 @@
 """The offline CLI, run as a user would: a real subprocess on real image and video files."""
 
+import struct
 import subprocess
 import sys
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from depth_estimation_ros import estimate
 from depth_estimation_ros.checkpoint import save_checkpoint
 from depth_estimation_ros.model import PreprocessConfig, build_model
 
@@ -96,3 +100,65 @@ def test_bad_inputs_give_one_clear_error(tmp_path, checkpoint):
     assert r.returncode == 2 and "does not exist" in r.stderr and "train" in r.stderr
     r = _cli(good, "-o", tmp_path / "o", "--checkpoint", checkpoint, "--device", "tpu")
     assert r.returncode == 2 and "not understood" in r.stderr
+
+
+def _png_claiming(path, width, height):
+    """A ~100-byte PNG whose header claims ``width`` x ``height`` (a decompression bomb)."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b""))
+    return path
+
+
+def test_huge_and_tiny_images_are_skipped_with_one_line_each(tmp_path, checkpoint):
+    bomb = _png_claiming(tmp_path / "bomb.png", 30000, 30000)
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "dot.png")
+    Image.fromarray(np.zeros((1, 500, 3), np.uint8)).save(tmp_path / "row.png")
+    good = _photo(tmp_path / "zgood.png", 40, 30)  # sorted last: after the bad ones
+    out = tmp_path / "out"
+    r = _cli(bomb, tmp_path / "dot.png", tmp_path / "row.png", good, "-o", out,
+             "--checkpoint", checkpoint, "--device", "cpu", "-q")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 3, r.stderr
+    assert "bomb.png is too large to decode" in errors[0]
+    assert "dot.png cannot be used" in errors[1] and "too small" in errors[1]
+    assert "row.png cannot be used" in errors[2] and "too small" in errors[2]
+    assert "3 input(s) failed" in r.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["zgood.npy", "zgood_depth.png"]
+
+
+@pytest.mark.parametrize("bad, expected", [
+    (["--fx", "0", "--fy", "0", "--cx", "0", "--cy", "0"], "--fx 0.0 is invalid"),
+    (["--fx", "50", "--fy", "-1", "--cx", "0", "--cy", "0"], "--fy -1.0 is invalid"),
+    (["--fx", "nan", "--fy", "50", "--cx", "1", "--cy", "1"], "--fx nan is invalid"),
+    (["--fx", "50", "--fy", "50", "--cx", "inf", "--cy", "1"], "--cx inf is invalid"),
+    (["--max-frames", "-1"], "--max-frames -1 is invalid"),
+])
+def test_bad_numeric_options_are_one_line_before_any_work(tmp_path, capsys, bad, expected):
+    good = _photo(tmp_path / "good.png", 40, 30)
+    out = tmp_path / "out"
+    assert estimate.main([str(good), "-o", str(out), *bad]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {expected}"), err
+    assert not out.exists()  # rejected before the model is loaded or anything written
+
+
+@pytest.mark.parametrize("where", ["a_file", "proc"])
+def test_unwritable_output_folder_is_one_line(tmp_path, capsys, checkpoint, where):
+    if where == "proc":
+        outdir = Path("/proc/self")  # exists, is a folder, and not even root can write it
+        if not outdir.is_dir():
+            pytest.skip("needs Linux /proc")
+    else:
+        outdir = tmp_path / "taken"
+        outdir.write_text("a file, not a folder")
+    good = _photo(tmp_path / "good.png", 40, 30)
+    code = estimate.main([str(good), "-o", str(outdir), "--checkpoint", str(checkpoint),
+                          "--device", "cpu", "-q"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert code == 2 and err == [err[0]] and err[0].startswith(
+        f"error: cannot write outputs to {outdir}: "), err

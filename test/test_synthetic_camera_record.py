@@ -237,6 +237,47 @@ def test_record_cli_without_publisher_exits_1(dds_env, tmp_path: Path) -> None:
     assert proc.returncode == 1 and "no depth images received on /nobody/depth" in proc.stderr
 
 
+@pytest.mark.parametrize("case", ["out_under_a_file", "json_folder_missing", "json_is_a_folder",
+                                  "log_level"])
+def test_record_cli_bad_paths_and_options_fail_before_recording(dds_env, tmp_path: Path,
+                                                                case: str) -> None:
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("not a folder")
+    args, expected = {
+        "out_under_a_file": (["--out", str(a_file / "rec")],
+                             f"error: cannot write outputs to {a_file / 'rec'}: "),
+        "json_folder_missing": (["--out", str(tmp_path / "rec"), "--json",
+                                 str(tmp_path / "missing" / "summary.json")],
+                                "error: cannot write the --json summary to "),
+        "json_is_a_folder": (["--out", str(tmp_path / "rec"), "--json", str(tmp_path)],
+                             "error: cannot write the --json summary to "),
+        "log_level": (["--out", str(tmp_path / "rec"), "--log-level", "bogus"],
+                      "record: error: argument --log-level: invalid choice: 'bogus'"),
+    }[case]
+    proc = subprocess.run(
+        [sys.executable, "-m", "depth_estimation_ros.record", "--duration", "0.3",
+         "--report-every", "0", *args], env=dds_env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "record: done" not in proc.stdout  # refused before recording, not after it
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and expected in errors[0], proc.stderr
+    assert a_file.read_text() == "not a folder"
+
+
+def test_camera_and_recorder_log_level_is_checked_by_argparse(dds_env) -> None:
+    from depth_estimation_ros import record, synthetic_camera
+
+    for module in (record, synthetic_camera):
+        args = ["--out", "x"] if module is record else []
+        assert module.build_parser().parse_args([*args, "--log-level", "WARNING"]).log_level == (
+            "warning")
+    proc = subprocess.run(
+        [sys.executable, "-m", "depth_estimation_ros.synthetic_camera", "--count", "1",
+         "--log-level", "bogus"], env=dds_env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "argument --log-level: invalid choice: 'bogus'" in proc.stderr
+
+
 def test_recorder_pairs_clouds_by_stamp_either_order(tmp_path: Path) -> None:
     rec = DepthRecorder(tmp_path, save_every=1)
     a = _messages(0, m.Time(sec=10))
