@@ -170,8 +170,21 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None,
     for key in ("model_state", "model_config", "preprocess"):
         if not isinstance(ckpt.get(key), dict):
             raise CheckpointError(f"checkpoint {p} lacks its '{key}' entry")
+    _check_state(ckpt["model_state"], str(p))
     ckpt["path"] = str(p)
     return ckpt
+
+
+def _check_state(state: Any, where: str) -> None:
+    """Raise :class:`CheckpointError` unless ``state`` maps parameter names to tensors."""
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{where} has a 'model_state' of type {type(state).__name__}; "
+                              "expected a dict of parameter name -> tensor")
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise CheckpointError(
+                f"{where} has model_state entry {str(key)[:80]!r} of type "
+                f"{type(value).__name__}; expected a dict of parameter name -> tensor")
 
 
 def model_from_checkpoint(
@@ -190,14 +203,52 @@ def model_from_checkpoint(
         pre = PreprocessConfig.from_dict(dict(ckpt["preprocess"]))
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{where} has an incompatible model or preprocess config: "
-                              f"{exc}") from exc
-    model = build_model(cfg)
-    state = {k: v.float() if v.is_floating_point() else v
-             for k, v in ckpt["model_state"].items()}
+                              f"{_first_line(exc)}") from exc
+    _check_state(ckpt.get("model_state"), where)
+    state = ckpt["model_state"]
     try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
+        # Shapes first, on the meta device (no memory): a config that describes a far
+        # bigger network than the weights is rejected before anything is allocated.
+        with torch.device("meta"):
+            skeleton = build_model(cfg)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{where} has a model config no {cfg.variant} model can be "
+                              f"built from: {_first_line(exc)}") from exc
+    mismatch = _state_mismatch(skeleton.state_dict(), state)
+    if mismatch:
         raise CheckpointError(f"{where} does not match a {cfg.variant} model built from its "
-                              f"own config ({first})") from exc
+                              f"own config ({mismatch})")
+    for key, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{where} has NaN or infinite values in model_state entry "
+                                  f"{key!r}; expected finite weights")
+    model = build_model(cfg)
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                               for k, v in state.items()}, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{where} does not match a {cfg.variant} model built from its "
+                              f"own config ({_first_line(exc)})") from exc
     return model.to(device).eval(), cfg, pre
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name if it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _state_mismatch(expected: Mapping[str, torch.Tensor],
+                    state: Mapping[str, torch.Tensor]) -> str:
+    """How ``state`` differs from ``expected`` in keys or shapes ("" if it does not)."""
+    missing = [k for k in expected if k not in state]
+    if missing:
+        return f"{len(missing)} missing weight(s), first {missing[0]!r}"
+    unexpected = [k for k in state if k not in expected]
+    if unexpected:
+        return f"{len(unexpected)} unexpected weight(s), first {unexpected[0]!r}"
+    for key, value in expected.items():
+        if tuple(state[key].shape) != tuple(value.shape):
+            return (f"{key!r} has shape {tuple(state[key].shape)}; the config needs "
+                    f"{tuple(value.shape)}")
+    return ""

@@ -12,6 +12,9 @@ The ``*_msg`` helpers take any object with the ``Image`` / ``CompressedImage`` f
 DDS messages, rclpy messages, rosbags messages).
 """
 
+import io
+import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,10 +23,12 @@ import numpy as np
 __all__ = [
     "DEPTH_ENCODINGS",
     "ENCODINGS",
+    "MAX_COMPRESSED_PIXELS",
     "MAX_DATA_BYTES",
     "MAX_DIMENSION",
     "SUPPORTED_INPUT_ENCODINGS",
     "EncodingError",
+    "compressed_image_size",
     "decode_compressed",
     "decode_image",
     "decode_image_msg",
@@ -37,6 +42,9 @@ __all__ = [
 
 MAX_DIMENSION = 16384  # pixels, width or height
 MAX_DATA_BYTES = 256 * 1024 * 1024  # bytes of one image message payload
+# pixels of one decoded compressed image unless the caller sets its own limit (decoded as
+# 8-bit BGRA this is MAX_DATA_BYTES, the most a raw image message may carry)
+MAX_COMPRESSED_PIXELS = MAX_DATA_BYTES // 4
 
 
 class EncodingError(ValueError):
@@ -288,31 +296,142 @@ def _compressed_bytes(data: Any) -> np.ndarray:
     return raw
 
 
-def decode_compressed(data: Any, format: str = "") -> np.ndarray:
-    """Decode ``sensor_msgs/CompressedImage`` jpeg/png bytes to ``(H, W, 3)`` uint8 RGB.
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic ...): they carry
+# the frame size. C4 (DHT), C8 (JPG) and CC (DAC) share the range but are not frames.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
-    Args:
-        data: the message's ``data``.
-        format: the message's ``format`` (``"jpeg"``, ``"png"``, ``"bgr8; jpeg compressed
-            bgr8"`` ...); ``compressedDepth`` formats are rejected.
 
-    Raises:
-        EncodingError: empty/oversized data, a depth format, or bytes that do not decode.
-    """
-    import cv2
+def _png_size(raw: memoryview) -> tuple[int, int] | None:
+    # signature, then the IHDR chunk: length (13), b"IHDR", width, height (big endian)
+    if len(raw) < 24 or bytes(raw[12:16]) != b"IHDR":
+        return None
+    return int.from_bytes(raw[16:20], "big"), int.from_bytes(raw[20:24], "big")
 
+
+_JPEG_FILL = re.compile(rb"\xff+")
+_JPEG_MAX_SEGMENTS = 4096  # before the frame header; real files have a few dozen
+
+
+def _jpeg_size(raw: memoryview) -> tuple[int, int] | None:
+    i = 2  # after SOI (FF D8)
+    n = len(raw)
+    for _ in range(_JPEG_MAX_SEGMENTS):
+        fill = _JPEG_FILL.match(raw, i)  # a marker: one or more FF, then its code
+        if fill is None or fill.end() >= n:
+            return None  # not at a marker: corrupt or truncated
+        marker = raw[fill.end()]
+        i = fill.end() + 1
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # TEM, RSTn: no length
+            continue
+        if marker in (0xD9, 0xDA) or i + 2 > n:  # EOI or scan data before any frame header
+            return None
+        length = int.from_bytes(raw[i:i + 2], "big")
+        if length < 2:
+            return None
+        if marker in _JPEG_SOF:
+            if length < 7 or i + 7 > n:
+                return None
+            # length (2), precision (1), height (2), width (2)
+            return int.from_bytes(raw[i + 5:i + 7], "big"), int.from_bytes(raw[i + 3:i + 5], "big")
+        i += length
+    return None
+
+
+def _other_size(raw: bytes) -> tuple[int, int] | None:
+    """Size from any other header Pillow reads (tiff, webp, bmp ...), without decoding."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - pillow is an install requirement
+        return None
+    try:
+        # Our own limit applies below; Pillow's bomb warning would be a stray log line.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(raw)) as im:
+                width, height = im.size
+    except Image.DecompressionBombError:
+        # Pillow refuses headers over 2 * Image.MAX_IMAGE_PIXELS without telling the size
+        limit = 2 * int(Image.MAX_IMAGE_PIXELS or 0)
+        raise EncodingError(
+            f"compressed image header claims more than {limit} pixels; expected a jpeg or "
+            "png camera image of a usable size"
+        ) from None
+    except Exception:  # Pillow raises many types for bytes it cannot identify
+        return None
+    return int(width), int(height)
+
+
+def _undecodable(raw: np.ndarray, format: str) -> EncodingError:
+    return EncodingError(
+        f"compressed image data ({raw.size} bytes, format {format!r}) could not be decoded "
+        "as jpeg or png"
+    )
+
+
+def _checked_compressed(data: Any, format: str) -> tuple[np.ndarray, tuple[int, int]]:
+    """The bytes and the (width, height) their header gives, or EncodingError."""
     if "compressedDepth" in format:
         raise EncodingError(
             f"compressed image format {format!r} is a depth format; expected a jpeg or png "
             "colour image"
         )
     raw = _compressed_bytes(data)
+    view = memoryview(raw)
+    if bytes(view[:8]) == _PNG_SIGNATURE:
+        size = _png_size(view)
+    elif bytes(view[:2]) == b"\xff\xd8":
+        size = _jpeg_size(view)
+    else:
+        size = _other_size(raw.tobytes())
+    if size is None:
+        raise _undecodable(raw, format)
+    return raw, size
+
+
+def compressed_image_size(data: Any, format: str = "") -> tuple[int, int]:
+    """``(width, height)`` of ``CompressedImage`` bytes, read from the header alone.
+
+    Nothing is decoded, so a tiny message that claims a huge image can be rejected before
+    it costs any memory.
+
+    Raises:
+        EncodingError: empty/oversized data, a depth format, or no readable image header.
+    """
+    return _checked_compressed(data, format)[1]
+
+
+def decode_compressed(data: Any, format: str = "", max_pixels: int | None = None) -> np.ndarray:
+    """Decode ``sensor_msgs/CompressedImage`` jpeg/png bytes to ``(H, W, 3)`` uint8 RGB.
+
+    The size is read from the image header first; an image larger than ``max_pixels`` (or
+    with a side over ``MAX_DIMENSION``) is rejected without being decoded.
+
+    Args:
+        data: the message's ``data``.
+        format: the message's ``format`` (``"jpeg"``, ``"png"``, ``"bgr8; jpeg compressed
+            bgr8"`` ...); ``compressedDepth`` formats are rejected.
+        max_pixels: the most pixels (width x height) accepted; ``None``:
+            ``MAX_COMPRESSED_PIXELS``.
+
+    Raises:
+        EncodingError: empty/oversized data, a depth format, an image too large, or bytes
+            that do not decode.
+    """
+    import cv2
+
+    raw, (width, height) = _checked_compressed(data, format)
+    limit = MAX_COMPRESSED_PIXELS if max_pixels is None else int(max_pixels)
+    if width * height > limit or width > MAX_DIMENSION or height > MAX_DIMENSION:
+        raise EncodingError(
+            f"compressed image is {width}x{height} = {width * height} pixels; expected at "
+            f"most {limit} pixels and sides of at most {MAX_DIMENSION}"
+        )
+    if width < 1 or height < 1:
+        raise _undecodable(raw, format)
     image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise EncodingError(
-            f"compressed image data ({raw.size} bytes, format {format!r}) could not be decoded "
-            "as jpeg or png"
-        )
+        raise _undecodable(raw, format)
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     if image.ndim == 2:
@@ -366,6 +485,6 @@ def rgb8_from_msg(msg: Any) -> np.ndarray:
     return to_rgb8(decode_image_msg(msg), msg.encoding)
 
 
-def rgb8_from_compressed_msg(msg: Any) -> np.ndarray:
+def rgb8_from_compressed_msg(msg: Any, max_pixels: int | None = None) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB from an object with ``sensor_msgs/CompressedImage`` fields."""
-    return decode_compressed(msg.data, msg.format)
+    return decode_compressed(msg.data, msg.format, max_pixels)

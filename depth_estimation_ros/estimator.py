@@ -34,7 +34,11 @@ from torch import Tensor
 
 from depth_estimation_ros import headroom
 from depth_estimation_ros.camera import CameraIntrinsics
-from depth_estimation_ros.checkpoint import load_checkpoint, model_from_checkpoint
+from depth_estimation_ros.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    model_from_checkpoint,
+)
 from depth_estimation_ros.model import ModelConfig, PreprocessConfig
 from depth_estimation_ros.pointcloud import (
     XYZ_POINT_STEP,
@@ -138,7 +142,8 @@ class DepthEstimator:
         if self.half and bfloat16:
             raise ValueError("half and bfloat16 are alternatives; ask for one")
         if self.half and not cuda:
-            raise ValueError("half precision is only supported on CUDA devices")
+            raise ValueError(f"half precision (fp16) needs a CUDA device, not {self.device}; "
+                             "use fp32 or bf16 there")
         self.channels_last = True if channels_last is None else bool(channels_last)
         self.dtype = (torch.float16 if self.half else
                       torch.bfloat16 if bfloat16 else torch.float32)
@@ -175,7 +180,14 @@ class DepthEstimator:
             probe = torch.zeros(1, *input_shape, device=self.device, dtype=self.dtype)
             if self.channels_last:
                 probe = probe.contiguous(memory_format=torch.channels_last)
-            out = self._net(probe)  # also compiles / captures batch size 1
+            try:
+                out = self._net(probe)  # also compiles / captures batch size 1
+            except RuntimeError as exc:  # e.g. an input too small for the network's pooling
+                detail = next((line.strip() for line in str(exc).splitlines() if line.strip()),
+                              type(exc).__name__)
+                raise CheckpointError(
+                    f"{self.checkpoint_path}: the network cannot run on its checkpoint's "
+                    f"{pre.input_width}x{pre.input_height} input: {detail}") from exc
         self._native_hw: tuple[int, int] = (int(out.shape[-2]), int(out.shape[-1]))
 
     # ---------------------------------------------------------------- properties

@@ -14,6 +14,7 @@ The network predicts natural-log depth in metres.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -24,6 +25,7 @@ from torch import Tensor, nn
 
 VARIANTS: tuple[str, ...] = ("eigen_vgg16", "compact")
 STAGES: tuple[str, ...] = ("coarse", "fine")
+MAX_PREPROCESS_SIDE = 4096  # pixels: the largest resize / network input side accepted
 
 # VGG16 configuration "D": channels per conv, "M" = 2×2 max-pool.
 _VGG16_LAYOUT: tuple[int | str, ...] = (
@@ -49,6 +51,23 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown model variant {self.variant!r}; expected one of {VARIANTS}")
+        for name in ("coarse_channels", "fc_hidden", "compact_width", "scale2_channels",
+                     "scale3_channels"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"model {name} is {value!r}; expected a positive integer")
+        for name in ("coarse_grid", "fc_pool"):
+            value = getattr(self, name)
+            if not (isinstance(value, (tuple, list)) and len(value) == 2 and all(
+                    isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+                    for v in value)):
+                raise ValueError(f"model {name} is {value!r}; expected two positive integers "
+                                 "(height, width)")
+        for name in ("dropout", "init_log_depth"):
+            value = getattr(self, name)
+            if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                    or not math.isfinite(value)):
+                raise ValueError(f"model {name} is {value!r}; expected a finite number")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -99,6 +118,21 @@ class PreprocessConfig:
     max_depth: float = 10.0  # metres; predictions above are reported invalid (NaN)
 
     def __post_init__(self) -> None:
+        for name in ("resize_height", "resize_width", "crop_top", "crop_left", "input_height",
+                     "input_width"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(f"preprocess {name} is {value!r}; expected an integer")
+        for name in ("mean", "std", "min_depth", "max_depth"):
+            value = getattr(self, name)
+            if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                    or not math.isfinite(value)):
+                raise ValueError(f"preprocess {name} is {value!r}; expected a finite number")
+        for name in ("resize_height", "resize_width", "input_height", "input_width"):
+            value = getattr(self, name)
+            if not 1 <= value <= MAX_PREPROCESS_SIDE:
+                raise ValueError(f"preprocess {name} is {value}; expected 1..{MAX_PREPROCESS_SIDE}"
+                                 " pixels")
         if self.crop_top < 0 or self.crop_left < 0:
             raise ValueError("crop offsets must be non-negative")
         if (self.crop_top + self.input_height > self.resize_height

@@ -21,6 +21,7 @@ from depth_estimation_ros.diagnostics import DiagnosticReport
 from depth_estimation_ros.encodings import (
     SUPPORTED_INPUT_ENCODINGS,
     EncodingError,
+    compressed_image_size,
     decode_compressed,
     decode_image,
     to_rgb8,
@@ -123,11 +124,20 @@ def image_to_rgb(msg: Any, max_pixels: int) -> np.ndarray:
 def compressed_image_to_rgb(msg: Any, max_pixels: int) -> np.ndarray:
     """Decode a ``sensor_msgs/CompressedImage`` (JPEG/PNG) to (H, W, 3) uint8 RGB.
 
+    The size is read from the image header and checked before anything is decoded, so a
+    small message claiming a huge image (a decompression bomb) costs no memory.
+
     Raises:
         InputError: undecodable data, unsupported format, or size out of range.
     """
+    fmt = str(msg.format)
     try:
-        rgb = decode_compressed(msg.data, str(msg.format))
+        width, height = compressed_image_size(msg.data, fmt)
+    except EncodingError as exc:
+        raise InputError(str(exc)) from exc
+    _check_size(width, height, max_pixels, "Compressed image")
+    try:
+        rgb = decode_compressed(msg.data, fmt, max_pixels=max_pixels)
     except EncodingError as exc:
         raise InputError(str(exc)) from exc
     _check_size(rgb.shape[1], rgb.shape[0], max_pixels, "Compressed image")

@@ -107,3 +107,77 @@ def test_optimizer_state_survives_with_integer_keys(tmp_path, compact):
     assert len(restored.state) == len(opt.state) > 0
     first = next(iter(opt.state))
     torch.testing.assert_close(restored.state[first]["exp_avg"], opt.state[first]["exp_avg"])
+
+
+def test_state_values_must_be_tensors(tmp_path, compact):
+    ckpt = torch.load(_save(tmp_path / "m.pt", compact), weights_only=True)
+    first = next(iter(ckpt["model_state"]))
+    ckpt["model_state"] = {k: 1 for k in ckpt["model_state"]}
+    torch.save(ckpt, tmp_path / "ints.pt")
+    match = f"model_state entry '{first}' of type int; expected a dict of parameter name"
+    with pytest.raises(CheckpointError, match=match):
+        load_checkpoint(tmp_path / "ints.pt")
+    ckpt["path"] = "in-memory"
+    with pytest.raises(CheckpointError, match=match):
+        model_from_checkpoint(ckpt)  # an already loaded dict is checked too
+
+
+def test_non_finite_weights_are_rejected(tmp_path, compact):
+    ckpt = torch.load(_save(tmp_path / "m.pt", compact), weights_only=True)
+    key = next(k for k, v in ckpt["model_state"].items() if v.is_floating_point())
+    ckpt["model_state"][key] = ckpt["model_state"][key] * float("nan")
+    torch.save(ckpt, tmp_path / "nan.pt")
+    with pytest.raises(CheckpointError, match=f"NaN or infinite values in model_state entry "
+                                              f"'{key}'"):
+        model_from_checkpoint(tmp_path / "nan.pt")
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("input_height", 0, "preprocess input_height is 0; expected 1..4096"),
+    ("mean", float("nan"), "preprocess mean is nan; expected a finite number"),
+    ("resize_height", "big", "preprocess resize_height is 'big'; expected an integer"),
+    ("resize_height", 100000, "preprocess resize_height is 100000; expected 1..4096"),
+    ("std", 0.0, "std must be positive"),
+])
+def test_bad_preprocess_is_a_checkpoint_error(tmp_path, compact, field, value, match):
+    ckpt = torch.load(_save(tmp_path / "m.pt", compact), weights_only=True)
+    ckpt["preprocess"][field] = value
+    torch.save(ckpt, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="incompatible model or preprocess config: "
+                                              + match):
+        model_from_checkpoint(tmp_path / "bad.pt")
+
+
+def test_config_is_checked_against_the_weights_before_building(tmp_path, compact, monkeypatch):
+    """A config describing another (possibly huge) network is rejected from the shapes alone,
+    with the model built only on the meta device (nothing allocated)."""
+    import depth_estimation_ros.checkpoint as checkpoint
+
+    ckpt = torch.load(_save(tmp_path / "m.pt", compact), weights_only=True)
+    ckpt["path"] = "wide.pt"
+    ckpt["model_config"]["compact_width"] = 16  # the weights are for 32
+
+    def meta_only(cfg):
+        assert torch.empty(0).device.type == "meta", "a real model was built"
+        return build_model(cfg)
+
+    monkeypatch.setattr(checkpoint, "build_model", meta_only)
+    with pytest.raises(CheckpointError, match=r"wide.pt does not match a compact model built "
+                       r"from its own config \('scale1.features.0.weight' has shape "
+                       r"\(32, 3, 3, 3\); the config needs \(16, 3, 3, 3\)\)"):
+        model_from_checkpoint(ckpt)
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("compact_width", 0, "model compact_width is 0; expected a positive integer"),
+    ("fc_hidden", "wide", "model fc_hidden is 'wide'; expected a positive integer"),
+    ("coarse_grid", [14], r"model coarse_grid is \(14,\); expected two positive integers"),
+    ("init_log_depth", float("nan"), "model init_log_depth is nan; expected a finite number"),
+])
+def test_bad_model_config_is_a_checkpoint_error(tmp_path, compact, field, value, match):
+    ckpt = torch.load(_save(tmp_path / "m.pt", compact), weights_only=True)
+    ckpt["model_config"][field] = value
+    torch.save(ckpt, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="incompatible model or preprocess config: "
+                                              + match):
+        model_from_checkpoint(tmp_path / "bad.pt")

@@ -198,3 +198,68 @@ def test_msg_helpers_accept_any_message_like_object() -> None:
     assert np.array_equal(rgb8_from_msg(msg), RGB)
     wire = m.Image.deserialize(msg.serialize())
     assert np.array_equal(decode_image_msg(wire)[..., ::-1], RGB)
+
+
+def _png_header_bomb(width: int, height: int) -> bytes:
+    """A real, complete 1-bit greyscale PNG of zeros: a few KB that decode to width*height
+    bytes (cv2 expands 1-bit to 8-bit)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+
+    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte + packed bits
+    deflate = zlib.compressobj(9)
+    idat = b"".join(deflate.compress(row) for _ in range(height)) + deflate.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0,
+                                                               0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def _no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cv2
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("cv2.imdecode was called: the image was decoded before its "
+                             "size was checked")
+
+    monkeypatch.setattr(cv2, "imdecode", refuse)
+
+
+def test_compressed_bomb_rejected_from_header_without_decoding(monkeypatch) -> None:
+    bomb = _png_header_bomb(20000, 20000)  # 400 MB of pixels in a few KB
+    assert len(bomb) < 200_000
+    _no_decoding(monkeypatch)
+    with pytest.raises(EncodingError, match="20000x20000 = 400000000 pixels; expected at most"):
+        decode_compressed(bomb, "png")  # the default limit
+    with pytest.raises(EncodingError, match="100x80 = 8000 pixels; expected at most 1000 "):
+        decode_compressed(_png_header_bomb(100, 80), "png", max_pixels=1000)
+    # a JPEG whose frame header claims 60000x50000
+    jpg, _ = encode_compressed(RGB, "jpeg")
+    sof = jpg.index(b"\xff\xc0")
+    huge = (jpg[:sof + 5] + (50000).to_bytes(2, "big") + (60000).to_bytes(2, "big")
+            + jpg[sof + 9:])
+    with pytest.raises(EncodingError, match="60000x50000 = 3000000000 pixels"):
+        decode_compressed(huge, "jpeg")
+
+
+def test_compressed_size_read_from_header() -> None:
+    import cv2
+
+    from depth_estimation_ros.encodings import compressed_image_size
+
+    bgr = np.ascontiguousarray(RGB[..., ::-1])
+    for ext, params in [(".png", []), (".jpg", []), (".jpg", [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]),
+                        (".tiff", []), (".webp", [])]:
+        ok, buf = cv2.imencode(ext, bgr, params)
+        assert ok
+        assert compressed_image_size(buf.tobytes()) == (7, 5), ext
+        assert decode_compressed(buf.tobytes(), "", max_pixels=35).shape == (5, 7, 3), ext
+        with pytest.raises(EncodingError, match="7x5 = 35 pixels; expected at most 34 "):
+            decode_compressed(buf.tobytes(), "", max_pixels=34)
+    for junk in (b"\x89PNG\r\n\x1a\n", b"\xff\xd8", b"\xff\xd8" + b"\xff" * 100_000,
+                 b"\xff\xd8\xff\xe0\x00\x01", b"GIF89a"):
+        with pytest.raises(EncodingError, match="could not be decoded as jpeg or png"):
+            compressed_image_size(junk, "jpeg")

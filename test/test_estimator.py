@@ -199,3 +199,21 @@ def test_postprocess_masks_exactly_as_spelled_out(full_frame, paper, case):
             out = torch.zeros(1, h, w)
             est.postprocess(x, w, h, out=out)
             np.testing.assert_array_equal(out[0].numpy(), got)
+
+
+def test_network_that_cannot_run_at_its_input_size_is_a_checkpoint_error(tmp_path):
+    tiny = PreprocessConfig(resize_height=8, resize_width=8, crop_top=0, crop_left=0,
+                            input_height=8, input_width=8)  # a valid config, too small a net
+    with pytest.raises(CheckpointError,
+                       match="the network cannot run on its checkpoint's 8x8 input: ") as info:
+        DepthEstimator(_checkpoint(tmp_path / "tiny.pt", tiny), "cpu")
+    assert "\n" not in str(info.value)
+
+
+def test_nan_mean_checkpoint_is_rejected_not_silently_nan(tmp_path):
+    path = _checkpoint(tmp_path / "m.pt", PreprocessConfig.full_frame())
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["preprocess"]["mean"] = float("nan")
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError, match="preprocess mean is nan; expected a finite"):
+        DepthEstimator(path, "cpu")

@@ -112,3 +112,33 @@ def test_imagenet_vgg16_weights_load_into_scale1(models):
         load_vgg16_features(model, {"features.0.weight": vgg["features.0.weight"]})
     with pytest.raises(ValueError, match="only eigen_vgg16"):
         load_vgg16_features(build_model("compact"), vgg)
+
+
+@pytest.mark.parametrize("fields,match", [
+    ({"input_height": 0}, "input_height is 0; expected 1..4096"),
+    ({"input_width": -5}, "input_width is -5; expected 1..4096"),
+    ({"input_height": 100000, "resize_height": 100000}, "resize_height is 100000"),
+    ({"resize_width": 304.0}, "resize_width is 304.0; expected an integer"),
+    ({"crop_top": True}, "crop_top is True; expected an integer"),
+    ({"mean": float("nan")}, "mean is nan; expected a finite number"),
+    ({"std": float("inf")}, "std is inf; expected a finite number"),
+    ({"std": 0}, "std must be positive"),
+    ({"min_depth": float("nan")}, "min_depth is nan"),
+    ({"max_depth": float("inf")}, "max_depth is inf"),
+    ({"min_depth": 0.0}, "need 0 < min_depth < max_depth"),
+    ({"mean": "109"}, "mean is '109'; expected a finite number"),
+])
+def test_preprocess_config_rejects_unusable_values(fields, match):
+    with pytest.raises(ValueError, match=match):
+        PreprocessConfig.from_dict({**PreprocessConfig.full_frame().to_dict(), **fields})
+
+
+def test_preprocess_config_accepts_its_presets_and_small_frames():
+    assert PreprocessConfig.paper().input_width == 304
+    assert PreprocessConfig.full_frame().crop_top == 0
+    small = PreprocessConfig(resize_height=12, resize_width=16, crop_top=1, crop_left=2,
+                             input_height=10, input_width=12, mean=100, std=50)
+    assert PreprocessConfig.from_dict(small.to_dict()) == small
+    big = PreprocessConfig(resize_height=4096, resize_width=4096, crop_top=0, crop_left=0,
+                           input_height=4096, input_width=4096)
+    assert big.input_height == 4096

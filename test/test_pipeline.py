@@ -344,3 +344,35 @@ def test_build_estimator_follows_precision_and_threads(compact_checkpoint):
                                             precision="fp16"))
     finally:
         torch.set_num_threads(threads)
+
+
+def test_compressed_bomb_rejected_before_decoding(monkeypatch) -> None:
+    """A small PNG claiming 20000x20000 gets the max_input_pixels message, undecoded."""
+    import struct
+    import zlib
+
+    import cv2
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+
+    side = 20000
+    row = b"\x00" * (1 + side // 8)  # 1-bit greyscale: filter byte + packed zero bits
+    deflate = zlib.compressobj(9)
+    idat = b"".join(deflate.compress(row) for _ in range(side)) + deflate.flush()
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0,
+                                                              0, 0))
+           + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    msg = _roundtrip(m.CompressedImage(header=m.Header(frame_id="cam"), format="png", data=png))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("cv2.imdecode was called before the size was checked")
+
+    monkeypatch.setattr(cv2, "imdecode", refuse)
+    expected = (f"Compressed image is {side}x{side} = {side * side} pixels; expected at most "
+                f"{4096 * 4096} (parameter max_input_pixels).")
+    with pytest.raises(InputError, match=re.escape(expected)):
+        compressed_image_to_rgb(msg, 4096 * 4096)
+    with pytest.raises(InputError, match="could not be decoded"):
+        compressed_image_to_rgb(m.CompressedImage(format="png", data=png[:20]), 4096 * 4096)
