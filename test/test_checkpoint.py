@@ -132,16 +132,25 @@ def test_non_finite_weights_are_rejected(tmp_path, compact):
         model_from_checkpoint(tmp_path / "nan.pt")
 
 
-@pytest.mark.parametrize("field,value,match", [
-    ("input_height", 0, "preprocess input_height is 0; expected 1..4096"),
-    ("mean", float("nan"), "preprocess mean is nan; expected a finite number"),
-    ("resize_height", "big", "preprocess resize_height is 'big'; expected an integer"),
-    ("resize_height", 100000, "preprocess resize_height is 100000; expected 1..4096"),
-    ("std", 0.0, "std must be positive"),
+@pytest.mark.parametrize("section,field,value,match", [
+    ("preprocess", "input_height", 0, "preprocess input_height is 0; expected 1..4096"),
+    ("preprocess", "mean", float("nan"), "preprocess mean is nan; expected a finite number"),
+    ("preprocess", "resize_height", "big",
+     "preprocess resize_height is 'big'; expected an integer"),
+    ("preprocess", "resize_height", 100000,
+     "preprocess resize_height is 100000; expected 1..4096"),
+    ("preprocess", "std", 0.0, "std must be positive"),
+    ("model_config", "compact_width", 0, "model compact_width is 0; expected a positive integer"),
+    ("model_config", "fc_hidden", "wide",
+     "model fc_hidden is 'wide'; expected a positive integer"),
+    ("model_config", "coarse_grid", [14],
+     r"model coarse_grid is \(14,\); expected two positive integers"),
+    ("model_config", "init_log_depth", float("nan"),
+     "model init_log_depth is nan; expected a finite number"),
 ])
-def test_bad_preprocess_is_a_checkpoint_error(tmp_path, compact, field, value, match):
+def test_bad_config_is_a_checkpoint_error(tmp_path, compact, section, field, value, match):
     ckpt = torch.load(_save(tmp_path / "m.pt", compact), weights_only=True)
-    ckpt["preprocess"][field] = value
+    ckpt[section][field] = value
     torch.save(ckpt, tmp_path / "bad.pt")
     with pytest.raises(CheckpointError, match="incompatible model or preprocess config: "
                                               + match):
@@ -166,18 +175,3 @@ def test_config_is_checked_against_the_weights_before_building(tmp_path, compact
                        r"from its own config \('scale1.features.0.weight' has shape "
                        r"\(32, 3, 3, 3\); the config needs \(16, 3, 3, 3\)\)"):
         model_from_checkpoint(ckpt)
-
-
-@pytest.mark.parametrize("field,value,match", [
-    ("compact_width", 0, "model compact_width is 0; expected a positive integer"),
-    ("fc_hidden", "wide", "model fc_hidden is 'wide'; expected a positive integer"),
-    ("coarse_grid", [14], r"model coarse_grid is \(14,\); expected two positive integers"),
-    ("init_log_depth", float("nan"), "model init_log_depth is nan; expected a finite number"),
-])
-def test_bad_model_config_is_a_checkpoint_error(tmp_path, compact, field, value, match):
-    ckpt = torch.load(_save(tmp_path / "m.pt", compact), weights_only=True)
-    ckpt["model_config"][field] = value
-    torch.save(ckpt, tmp_path / "bad.pt")
-    with pytest.raises(CheckpointError, match="incompatible model or preprocess config: "
-                                              + match):
-        model_from_checkpoint(tmp_path / "bad.pt")
