@@ -42,6 +42,7 @@ from depth_estimation_ros.encodings import (
     rgb8_from_msg,
 )
 from depth_estimation_ros.pointcloud import CloudBuffer
+from depth_estimation_ros.reporting import first_line, worth_logging
 
 __all__ = [
     "BagError",
@@ -109,20 +110,9 @@ class ConversionReport:
         self.skipped += 1
         if len(self.errors) < _MAX_REPORTED_ERRORS:
             self.errors.append(f"image {self.images}: {reason}")
-        if _warn_now(self.skipped):
+        if worth_logging(self.skipped):
             logger.warning(f"skipping image {self.images} of {self.image_topic} "
                            f"({self.skipped} skipped so far): {reason}")
-
-
-def _warn_now(count: int) -> bool:
-    """Rate limit for repeated warnings: the 1st, 10th, 100th and every 1000th occurrence."""
-    return count in (1, 10, 100) or count % 1000 == 0
-
-
-def _first_line(exc: BaseException) -> str:
-    """An exception's message on one line (YAML errors span several)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _typestore() -> Any:
@@ -277,7 +267,7 @@ def _convert_messages(reader: Any, writer: Any, typestore: Any, process: Process
                 camera = _intrinsics(typestore.deserialize_cdr(raw, conn.msgtype))
             except Exception as exc:  # rosbags raises assorted errors on corrupt CDR
                 report.bad_infos += 1
-                if _warn_now(report.bad_infos):
+                if worth_logging(report.bad_infos):
                     logger.warning(f"ignoring unreadable CameraInfo on {info_topic} "
                                    f"({report.bad_infos} so far): {exc}")
             continue
@@ -363,7 +353,7 @@ def convert_bag(in_path: str | Path, out_path: str | Path, process: ProcessFn, *
         reader.open()
     except (ReaderError, OSError) as exc:
         raise BagError(f"input bag {in_path} cannot be read as rosbag2: "
-                       f"{_first_line(exc)}") from None
+                       f"{first_line(exc)}") from None
     try:
         topics = {c.topic: c.msgtype for c in reader.connections}
         image_topic, info_topic = find_camera_topics(topics, image_topic, info_topic)
@@ -399,7 +389,7 @@ def convert_bag(in_path: str | Path, out_path: str | Path, process: ProcessFn, *
             _remove_created(created)  # no half-written bag that blocks a rerun
             if isinstance(exc, ReaderError):
                 raise BagError(f"input bag {in_path} cannot be read to the end: "
-                               f"{_first_line(exc)}; no output written") from None
+                               f"{first_line(exc)}; no output written") from None
             if isinstance(exc, OSError):  # disk full, input or output file I/O error
                 raise BagError(f"conversion to {out_path} failed: {exc.strerror or exc}; "
                                "partial output removed") from None

@@ -29,6 +29,7 @@ from depth_estimation_ros.model import (
     PreprocessConfig,
     build_model,
 )
+from depth_estimation_ros.reporting import first_line
 
 FORMAT = "depth_estimation_ros.checkpoint"
 FORMAT_VERSION = 1
@@ -203,7 +204,7 @@ def model_from_checkpoint(
         pre = PreprocessConfig.from_dict(dict(ckpt["preprocess"]))
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{where} has an incompatible model or preprocess config: "
-                              f"{_first_line(exc)}") from exc
+                              f"{first_line(exc)}") from exc
     _check_state(ckpt.get("model_state"), where)
     state = ckpt["model_state"]
     try:
@@ -213,7 +214,7 @@ def model_from_checkpoint(
             skeleton = build_model(cfg)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{where} has a model config no {cfg.variant} model can be "
-                              f"built from: {_first_line(exc)}") from exc
+                              f"built from: {first_line(exc)}") from exc
     mismatch = _state_mismatch(skeleton.state_dict(), state)
     if mismatch:
         raise CheckpointError(f"{where} does not match a {cfg.variant} model built from its "
@@ -228,14 +229,8 @@ def model_from_checkpoint(
                                for k, v in state.items()}, strict=True)
     except RuntimeError as exc:
         raise CheckpointError(f"{where} does not match a {cfg.variant} model built from its "
-                              f"own config ({_first_line(exc)})") from exc
+                              f"own config ({first_line(exc)})") from exc
     return model.to(device).eval(), cfg, pre
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type name if it has none)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _state_mismatch(expected: Mapping[str, torch.Tensor],

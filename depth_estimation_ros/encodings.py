@@ -15,6 +15,7 @@ DDS messages, rclpy messages, rosbags messages).
 import io
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -401,7 +402,8 @@ def compressed_image_size(data: Any, format: str = "") -> tuple[int, int]:
     return _checked_compressed(data, format)[1]
 
 
-def decode_compressed(data: Any, format: str = "", max_pixels: int | None = None) -> np.ndarray:
+def decode_compressed(data: Any, format: str = "", max_pixels: int | None = None,
+                      check: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Decode ``sensor_msgs/CompressedImage`` jpeg/png bytes to ``(H, W, 3)`` uint8 RGB.
 
     The size is read from the image header first; an image larger than ``max_pixels`` (or
@@ -413,6 +415,8 @@ def decode_compressed(data: Any, format: str = "", max_pixels: int | None = None
             bgr8"`` ...); ``compressedDepth`` formats are rejected.
         max_pixels: the most pixels (width x height) accepted; ``None``:
             ``MAX_COMPRESSED_PIXELS``.
+        check: called first with the header's ``(width, height)``, before the limits above
+            and any decoding; it raises to refuse the image (the node's own size rules).
 
     Raises:
         EncodingError: empty/oversized data, a depth format, an image too large, or bytes
@@ -421,6 +425,8 @@ def decode_compressed(data: Any, format: str = "", max_pixels: int | None = None
     import cv2
 
     raw, (width, height) = _checked_compressed(data, format)
+    if check is not None:
+        check(width, height)
     limit = MAX_COMPRESSED_PIXELS if max_pixels is None else int(max_pixels)
     if width * height > limit or width > MAX_DIMENSION or height > MAX_DIMENSION:
         raise EncodingError(

@@ -47,6 +47,7 @@ from depth_estimation_ros.pointcloud import (
     cloud_from_records,
 )
 from depth_estimation_ros.preprocessing import normalize, resize_and_crop
+from depth_estimation_ros.reporting import first_line
 
 _LOG = logging.getLogger(__name__)
 
@@ -183,11 +184,9 @@ class DepthEstimator:
             try:
                 out = self._net(probe)  # also compiles / captures batch size 1
             except RuntimeError as exc:  # e.g. an input too small for the network's pooling
-                detail = next((line.strip() for line in str(exc).splitlines() if line.strip()),
-                              type(exc).__name__)
                 raise CheckpointError(
                     f"{self.checkpoint_path}: the network cannot run on its checkpoint's "
-                    f"{pre.input_width}x{pre.input_height} input: {detail}") from exc
+                    f"{pre.input_width}x{pre.input_height} input: {first_line(exc)}") from exc
         self._native_hw: tuple[int, int] = (int(out.shape[-2]), int(out.shape[-1]))
 
     # ---------------------------------------------------------------- properties

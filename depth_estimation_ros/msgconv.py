@@ -21,7 +21,6 @@ from depth_estimation_ros.diagnostics import DiagnosticReport
 from depth_estimation_ros.encodings import (
     SUPPORTED_INPUT_ENCODINGS,
     EncodingError,
-    compressed_image_size,
     decode_compressed,
     decode_image,
     to_rgb8,
@@ -130,17 +129,14 @@ def compressed_image_to_rgb(msg: Any, max_pixels: int) -> np.ndarray:
     Raises:
         InputError: undecodable data, unsupported format, or size out of range.
     """
-    fmt = str(msg.format)
+    def check(width: int, height: int) -> None:  # InputError passes through
+        _check_size(width, height, max_pixels, "Compressed image")
+
     try:
-        width, height = compressed_image_size(msg.data, fmt)
+        rgb = decode_compressed(msg.data, str(msg.format), check=check)
     except EncodingError as exc:
         raise InputError(str(exc)) from exc
-    _check_size(width, height, max_pixels, "Compressed image")
-    try:
-        rgb = decode_compressed(msg.data, fmt, max_pixels=max_pixels)
-    except EncodingError as exc:
-        raise InputError(str(exc)) from exc
-    _check_size(rgb.shape[1], rgb.shape[0], max_pixels, "Compressed image")
+    check(rgb.shape[1], rgb.shape[0])  # what was decoded, should a header have lied
     return rgb
 
 

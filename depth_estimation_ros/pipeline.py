@@ -414,13 +414,13 @@ class DepthProcessor:
         self.stats.record_processed(time.monotonic() - pending.received, stages)
 
     def _camera_for(self, width: int, height: int) -> CameraIntrinsics | None:
-        """The camera_info intrinsics if they can serve a ``width`` x ``height`` frame (they
-        are scaled to it as image_proc's resize does), else None for the fallback ones."""
+        """The camera_info intrinsics scaled to a ``width`` x ``height`` frame (as
+        image_proc's resize does), or None for the fallback ones when they cannot be."""
         camera = self._camera
         if camera is None or (camera.width, camera.height) == (width, height):
             return camera
         try:
-            camera.scaled(width, height)
+            scaled = camera.scaled(width, height)
         except CameraInfoError as exc:
             self._camera = None  # until the next camera_info
             self._reject("camera_info", InputError(
@@ -435,7 +435,7 @@ class DepthProcessor:
                 f"camera_info is for a {camera.width}x{camera.height} image but frames are "
                 f"{width}x{height}, another aspect ratio: its intrinsics are scaled unevenly "
                 f"(x by {width / camera.width:.3g}, y by {height / camera.height:.3g})")
-        return camera
+        return scaled
 
     def _reject(self, source: str, exc: Exception) -> None:
         n = self.stats.count("rejected")

@@ -36,6 +36,7 @@ from depth_estimation_ros.atomic import atomic_write_text, ensure_writable_folde
 from depth_estimation_ros.encodings import EncodingError, decode_image_msg
 from depth_estimation_ros.ply import write_ply
 from depth_estimation_ros.pointcloud import PointCloudError, unpack_cloud, unpack_rgb
+from depth_estimation_ros.reporting import worth_logging
 from depth_estimation_ros.visualize import DEFAULT_CMAP, save_depth_png
 
 __all__ = ["DepthRecorder", "RateLatency", "build_parser", "depth_metres", "main"]
@@ -161,7 +162,7 @@ class DepthRecorder:
         with self._lock:
             self.errors[kind] = self.errors.get(kind, 0) + 1
             count = self.errors[kind]
-        if count in (1, 10, 100) or count % 1000 == 0:
+        if worth_logging(count):
             logger.warning(f"{kind} message rejected ({count} so far): {exc}")
 
     def _enqueue(self, job: tuple) -> None:

@@ -48,6 +48,7 @@ from depth_estimation_ros.dds.messages import (
     type_hash,
 )
 from depth_estimation_ros.dds.qos import QosProfile, reader_qos, writer_qos
+from depth_estimation_ros.reporting import worth_logging
 
 __all__ = [
     "DdsNode",
@@ -238,7 +239,7 @@ class Publisher(Generic[MsgT]):
             if exc.code != DDSException.DDS_RETCODE_TIMEOUT:
                 raise
             self.dropped += 1
-            if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
+            if worth_logging(self.dropped):
                 logger.warning(
                     f"reliable publish on {self.topic_name} timed out (a subscriber is not "
                     f"acknowledging); dropped {self.dropped} message(s) so far"
