@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from depth_estimation_ros.camera import CameraIntrinsics
 from depth_estimation_ros.checkpoint import CheckpointError, load_checkpoint
 from depth_estimation_ros.estimator import DepthEstimator
 from depth_training.data import (
@@ -46,7 +45,6 @@ from depth_training.data import (
     NYUv2Labeled,
     SyntheticDepthSource,
     make_split,
-    source_intrinsics,
 )
 from depth_training.figures import (
     ErrorHistograms,
@@ -97,8 +95,7 @@ class EvaluationResult:
     seconds: float = 0.0
 
 
-def predict_frames(estimator: DepthEstimator, rgbs: Sequence[np.ndarray],
-                   intrinsics: Sequence[CameraIntrinsics | None] | None = None) -> np.ndarray:
+def predict_frames(estimator: DepthEstimator, rgbs: Sequence[np.ndarray]) -> np.ndarray:
     """Depth of same-sized frames at their resolution, for evaluation.
 
     Unlike :meth:`DepthEstimator.estimate_batch`, nothing is set to NaN: outside the
@@ -108,15 +105,12 @@ def predict_frames(estimator: DepthEstimator, rgbs: Sequence[np.ndarray],
     Args:
         estimator: the loaded model.
         rgbs: frames, each (H, W, 3) uint8 RGB of the same size.
-        intrinsics: each frame's camera (None where unknown): the depth is rescaled for its
-            focal length as the node does with camera_info.
 
     Returns:
         (B, H, W) float32 metres.
     """
     frames = [np.asarray(a, dtype=np.uint8) for a in rgbs]
-    return np.stack(estimator.estimate_batch(frames, "rgb8", "input", mask_invalid=False,
-                                             intrinsics=intrinsics))
+    return np.stack(estimator.estimate_batch(frames, "rgb8", "input", mask_invalid=False))
 
 
 def _sample_positions(n: int, k: int) -> set[int]:
@@ -166,8 +160,7 @@ def evaluate(estimator: DepthEstimator, source: DepthSource, indices: Sequence[i
             if len(shapes) != 1:
                 raise EvaluationError(f"images and depths of items {chunk} differ in size "
                                       f"{sorted(shapes)}; expected one frame size")
-            cameras = [source_intrinsics(source, i) for i in chunk]
-            preds = predict_frames(estimator, rgbs, cameras)  # (B, H, W) metres
+            preds = predict_frames(estimator, rgbs)  # (B, H, W) metres
             h, w = targets[0].shape
             r = estimator.output_region(w, h)
             covered = np.zeros((h, w), dtype=bool)
