@@ -447,6 +447,13 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def range_topics(sectors: int) -> list[str]:
+    """Range topics: ``depth/range`` for one sector, ``depth/range/<i>`` for several."""
+    if sectors == 1:
+        return [DEPTH_RANGE_TOPIC]
+    return [f"{DEPTH_RANGE_TOPIC}/{i}" for i in range(sectors)]
+
+
 def camera_info_topic_for(image_topic: str) -> str:
     """Return the camera_info topic beside an image topic (image_transport convention)."""
     parent, _, _ = image_topic.rpartition("/")
