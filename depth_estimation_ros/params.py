@@ -31,7 +31,9 @@ DEPTH_IMAGE_TOPIC = "depth/image"
 DEPTH_CAMERA_INFO_TOPIC = "depth/camera_info"
 DEPTH_POINTS_TOPIC = "depth/points"
 DEPTH_SCAN_TOPIC = "depth/scan"
-DEPTH_RANGE_TOPIC = "depth/range"  # one sector; several: depth/range/<i>
+# one sector; several: depth/range_<i> (ROS 2 name tokens must not start with a digit, so
+# not depth/range/<i>)
+DEPTH_RANGE_TOPIC = "depth/range"
 DEPTH_COLOR_TOPIC = "depth/image_color"
 TF_STATIC_TOPIC = "/tf_static"
 DIAGNOSTICS_TOPIC = "/diagnostics"
@@ -161,7 +163,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "Frame to stamp the scan with (x forward, z up), when the robot description "
               "has one; empty publishes <optical frame>_scan on /tf_static and uses it."),
     ParamSpec("publish_range", bool, False,
-              "Publish depth/range (sensor_msgs/Range; depth/range/<i> for several sectors): "
+              "Publish depth/range (sensor_msgs/Range; depth/range_<i> for several sectors): "
               "an ultrasonic or infrared stand-in."),
     ParamSpec("range_sectors", int, 1,
               "Adjacent range cones across the view, centred on the optical axis; sector 0 "
@@ -448,10 +450,10 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def range_topics(sectors: int) -> list[str]:
-    """Range topics: ``depth/range`` for one sector, ``depth/range/<i>`` for several."""
+    """Range topics: ``depth/range`` for one sector, ``depth/range_<i>`` for several."""
     if sectors == 1:
         return [DEPTH_RANGE_TOPIC]
-    return [f"{DEPTH_RANGE_TOPIC}/{i}" for i in range(sectors)]
+    return [f"{DEPTH_RANGE_TOPIC}_{i}" for i in range(sectors)]
 
 
 def camera_info_topic_for(image_topic: str) -> str:

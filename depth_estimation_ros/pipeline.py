@@ -288,7 +288,7 @@ class Logger(Protocol):
 
 RangePublisherFactory = Callable[[int], Sequence[Publisher]]
 """``factory(n)``: destroy the Range publishers it made before and return ``n`` new ones, on
-`params.range_topics` ``(n)`` (``depth/range`` for one sector, ``depth/range/<i>`` for
+`params.range_topics` ``(n)`` (``depth/range`` for one sector, ``depth/range_<i>`` for
 several); ``factory(0)`` only destroys. The processor calls it when ``publish_range`` or
 ``range_sectors`` changes, so the shell need not know the sector count."""
 
@@ -305,7 +305,7 @@ class Outputs:
     color: Publisher | None = None  # depth/image_color, sensor_msgs/Image rgb8
     # /tf_static, tf2_msgs/TFMessage: RELIABLE + TRANSIENT_LOCAL, depth 1 (as tf2 expects)
     tf_static: Publisher | None = None
-    ranges: RangePublisherFactory | None = None  # depth/range[/<i>], sensor_msgs/Range
+    ranges: RangePublisherFactory | None = None  # depth/range[_<i>], sensor_msgs/Range
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,7 @@ class StandaloneDepthNode:
             tf_static=publisher(m.TFMessage, cfg.TF_STATIC_TOPIC, TRANSIENT_LOCAL),
             ranges=self._range_publishers,
         )
+        self.outputs = outputs
         self.processor = DepthProcessor(
             estimator, params, types, outputs, logger, node_name)
         in_qos = _qos(params.input_qos_reliability, params.input_qos_durability,
