@@ -275,6 +275,8 @@ def test_deactivated_processor_ignores_frames_and_release_frees_the_model(
     gc.collect()
     assert ref() is None
     assert other.processor.diagnostics().status[0].hardware_id == "cpu"
+    with pytest.raises(RuntimeError, match="was released"):
+        other.processor.activate()
     other.close()
 
 
