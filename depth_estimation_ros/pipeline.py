@@ -691,9 +691,10 @@ class DepthProcessor:
         The shell must drop its own references to the estimator too."""
         self._active = False
         self.close()
-        if self._outputs.ranges is not None and self._range_pubs:
-            self._outputs.ranges(0)
-        self._range_pubs = ()
+        with self._range_lock:
+            if self._outputs.ranges is not None and self._range_pubs:
+                self._outputs.ranges(0)
+            self._range_pubs = ()
         self._colorizer = None
         estimator, self.pipeline.estimator = self.pipeline.estimator, None
         on_cuda = estimator is not None and getattr(estimator.device, "type", "") == "cuda"
