@@ -147,7 +147,7 @@ class TrainConfig:
     out_dir: str = ""  # run folder ("" = runs/<name>); --out overrides
     seed: int = 0  # base seed; rank r of a DDP run uses seed + r for its own randomness
     stage: str = "all"  # "coarse" (scales 1+2), "fine" (scale 3, 1+2 frozen) or "all" (both)
-    init_from: str = ""  # checkpoint to start from (fine-tuning; the shipped one works too):
+    init_from: str = ""  # checkpoint to start from (fine-tuning; "shipped" = the package's):
     # ^ its model config and preprocessing replace model/preprocess, the optimiser starts
     #   fresh; stage=fine without it starts from this run's coarse_best.pt
     pretrained: str = ""  # eigen_vgg16: local torchvision vgg16 .pth for scale 1's convs

@@ -570,7 +570,7 @@ class Trainer:
         """
         if not self.cfg.init_from:
             return None
-        src = Path(self.cfg.init_from)
+        src = self._init_path()
         if not src.is_file():
             raise TrainingError(f"init_from {src} does not exist; expected a checkpoint "
                                 "(e.g. depth_estimation_ros/weights/compact_synthetic.pt or a "
@@ -582,24 +582,29 @@ class Trainer:
         except (TypeError, ValueError) as exc:
             raise CheckpointError(f"init_from {src} has an unusable model or preprocess "
                                   f"config: {exc}") from exc
-        if self.main and mc.variant != str(self.cfg.model.get("variant")):
-            log.info(f"init_from {src}: its {mc.variant} model replaces model.variant="
-                     f"{self.cfg.model.get('variant')}")
         self.model_config, self.pre = mc, pre
         self.cfg.model = {k: list(v) if isinstance(v, tuple) else v
                           for k, v in mc.to_dict().items()}
         if self.main:
-            log.info(f"starting from {src} ({mc.variant}, input {pre.input_width}x"
-                     f"{pre.input_height})")
+            log.info(f"starting from {src}: its {mc.variant} model and {pre.input_width}x"
+                     f"{pre.input_height} preprocessing (model/preprocess keys are ignored)")
         return {k: v.float() if v.is_floating_point() else v
                 for k, v in ckpt["model_state"].items()}
+
+    def _init_path(self) -> Path:
+        """``init_from`` as a path (``shipped`` = the checkpoint shipped with the package)."""
+        from depth_estimation_ros.checkpoint import default_checkpoint_path
+
+        if self.cfg.init_from == "shipped":
+            return default_checkpoint_path()
+        return Path(self.cfg.init_from)
 
     def _check_fresh_start(self) -> None:
         if (self.run_dir / "last.pt").exists():
             raise TrainingError(f"{self.run_dir} already holds a run (last.pt); pass --resume "
                                 "to continue it or --out to start a new one.")
         if self.plan == ("fine",):
-            src = Path(self.cfg.init_from) if self.cfg.init_from else (
+            src = self._init_path() if self.cfg.init_from else (
                 self.run_dir / "coarse_best.pt")
             if not src.is_file():
                 raise TrainingError(f"the fine stage needs coarse weights, but {src} does not "
@@ -725,8 +730,7 @@ class Trainer:
     def _init_fine(self) -> None:
         """Load the coarse weights the fine stage starts from."""
         # a run that trained its coarse stage continues from that, never from init_from
-        src = Path(self.cfg.init_from) if self.cfg.init_from and "coarse" not in self.plan \
-            else None
+        src = self._init_path() if self.cfg.init_from and "coarse" not in self.plan else None
         if src is None:
             best = self.run_dir / "coarse_best.pt"
             if best.is_file():
