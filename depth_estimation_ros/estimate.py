@@ -6,6 +6,9 @@
 For each frame: ``<name>.npy`` (float32 metres, NaN invalid), ``<name>_depth.png`` (colourised,
 with a colour scale) and, with ``--ply``, ``<name>.ply`` (coloured point cloud, back-projected
 with the NYU Kinect intrinsics scaled to the frame, or ``--fx/--fy/--cx/--cy``).
+
+With ``--fx/--fy`` the depth is rescaled for that camera's focal length (the model was trained
+at the one its checkpoint records, logged at start); without them it is left as predicted.
 """
 
 from __future__ import annotations
@@ -135,13 +138,18 @@ def save_outputs(outdir: Path, name: str, rgb: np.ndarray, depth: np.ndarray,
     return written
 
 
+def _camera(args: argparse.Namespace, width: int, height: int) -> CameraIntrinsics | None:
+    """The ``--fx/--fy/--cx/--cy`` camera at a ``width`` x ``height`` frame; None if not
+    given."""
+    if args.fx is None:
+        return None
+    return CameraIntrinsics(args.fx, args.fy, args.cx, args.cy, width, height)
+
+
 def _save_frame(outdir: Path, name: str, rgb: np.ndarray, depth: np.ndarray,
                 estimator: DepthEstimator, output: str, args: argparse.Namespace) -> None:
     height, width = rgb.shape[:2]
-    if args.fx is not None:
-        intr = CameraIntrinsics(args.fx, args.fy, args.cx, args.cy, width, height)
-    else:
-        intr = CameraIntrinsics.nyu_kinect(width, height)
+    intr = _camera(args, width, height) or CameraIntrinsics.nyu_kinect(width, height)
     save_outputs(outdir, name, estimator.colour_for_depth(rgb, output), depth,
                  estimator.depth_intrinsics(intr, output), args.ply)
 
@@ -184,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("fx", "fy", "cx", "cy"):
         p.add_argument(f"--{name}", type=float, default=None,
                        help=f"intrinsic {name} in pixels of the input (default: NYU Kinect "
-                            "values scaled to the frame)")
+                            "values scaled to the frame); with them the depth is rescaled "
+                            "for the camera's focal length")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -210,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     _LOG.info("model: %s", estimator.describe())
+    if args.fx is None:
+        _LOG.info("camera: unknown (no --fx/--fy): depth is not rescaled for its focal length")
 
     from tqdm import tqdm
 
@@ -219,12 +230,20 @@ def main(argv: list[str] | None = None) -> int:
         total = min(total or args.max_frames, args.max_frames)
     output = "native" if args.native else "input"
     count, failures, start = 0, 0, time.perf_counter()
+    sizes_logged: set[tuple[int, int]] = set()
     bar = tqdm(total=total, unit="frame", disable=args.quiet or (total or 0) < 2)
     for path in inputs:
         try:
             for name, rgb in frames_of(path, args.every):
+                camera = _camera(args, rgb.shape[1], rgb.shape[0])
+                if camera is not None and (camera.width, camera.height) not in sizes_logged:
+                    sizes_logged.add((camera.width, camera.height))
+                    scale = estimator.focal_scale(camera, camera.width, camera.height)
+                    _LOG.info(f"camera: fx = {camera.fx:g} px at {camera.width}x"
+                              f"{camera.height}: depth x {scale:.4g} (its focal length over "
+                              "the model's)")
                 try:
-                    depth = estimator.estimate(rgb, "rgb8", output)
+                    depth = estimator.estimate(rgb, "rgb8", output, camera)
                 except ValueError as exc:  # e.g. smaller than the 2x2 the network needs
                     raise InputError(f"{path} cannot be used: {exc}") from exc
                 try:

@@ -16,6 +16,11 @@ an organised point grid on the device, so depth and points come back in one down
 :meth:`DepthEstimator.estimate_with_cloud` goes one step further and writes the
 ``sensor_msgs/PointCloud2`` records themselves (xyz, packed colour, padding) on the device, so
 the host only wraps the downloaded bytes (what the node does).
+
+Every entry point takes the frame's camera: given intrinsics (the camera's own, not a guess),
+the depth is multiplied by :meth:`DepthEstimator.focal_scale`, f₁/f₀, the frame's focal length
+at the network input over the one the model was trained at, before the valid-range mask; a
+model trained at f₀ reads a camera of longer focal length as closer (see docs/cameras.md).
 """
 
 from __future__ import annotations
@@ -244,23 +249,55 @@ class DepthEstimator:
                           antialias=True)
         return x.round().clamp(0, 255).to(torch.uint8)
 
+    @property
+    def focal_length(self) -> float:
+        """fx (pixels) at the network input the model was trained at; 0.0 = unknown."""
+        return self.preprocess.focal_length
+
+    def focal_scale(self, intrinsics: CameraIntrinsics | None, width: int, height: int) -> float:
+        """f₁/f₀ for a ``width``×``height`` frame from the camera ``intrinsics``.
+
+        f₁ is the camera's fx at the network input (after this estimator's resize of the
+        frame; intrinsics of another resolution are scaled to the frame first, as
+        :meth:`CameraIntrinsics.scaled` does), f₀ the model's :attr:`focal_length`. The depth
+        the network predicts is multiplied by this to stay metric.
+
+        Returns:
+            The factor; 1.0 when ``intrinsics`` is None or the model's focal length unknown.
+
+        Raises:
+            ValueError: intrinsics that are not a CameraIntrinsics, or a bad frame size.
+        """
+        if intrinsics is None or self.preprocess.focal_length <= 0.0:
+            return 1.0
+        if not isinstance(intrinsics, CameraIntrinsics):
+            raise ValueError(f"intrinsics of type {type(intrinsics).__name__} not supported; "
+                             "expected a CameraIntrinsics or None")
+        if (intrinsics.width, intrinsics.height) != (width, height):
+            intrinsics = intrinsics.scaled(width, height)
+        return self.preprocess.focal_scale(intrinsics.fx, width)
+
     # ---------------------------------------------------------------- public API
-    def estimate(self, image: np.ndarray, encoding: str = "rgb8",
-                 output: str = "input") -> np.ndarray:
+    def estimate(self, image: np.ndarray, encoding: str = "rgb8", output: str = "input",
+                 intrinsics: CameraIntrinsics | None = None) -> np.ndarray:
         """Depth of one frame.
 
         Args:
             image: (H, W, C) or (H, W) uint8 array in ``encoding``.
             encoding: rgb8, bgr8, rgba8, bgra8 or mono8.
             output: ``input`` (the frame's resolution) or ``native`` (the network's).
+            intrinsics: the frame's camera (any resolution), when known: the depth is scaled
+                by :meth:`focal_scale`; None (an unknown camera) leaves it as predicted.
 
         Returns:
             (H, W) float32 metres (or the native size), NaN where invalid or not covered.
         """
-        return self.estimate_batch([image], encoding, output)[0]
+        return self.estimate_batch([image], encoding, output, intrinsics=intrinsics)[0]
 
     def estimate_batch(self, images: Sequence[np.ndarray] | np.ndarray, encoding: str = "rgb8",
-                       output: str = "input", mask_invalid: bool = True) -> list[np.ndarray]:
+                       output: str = "input", mask_invalid: bool = True,
+                       intrinsics: CameraIntrinsics | Sequence[CameraIntrinsics | None] | None
+                       = None) -> list[np.ndarray]:
         """Depth of several frames in one network pass (frames may differ in size).
 
         Args:
@@ -270,6 +307,8 @@ class DepthEstimator:
             mask_invalid: NaN outside the valid range and outside the covered crop (the
                 node's output); False keeps every value and extends the prediction from its
                 edge over the uncovered border (for evaluation, whose metrics clamp).
+            intrinsics: one camera for all frames, one per frame (None where unknown), or
+                None: as for :meth:`estimate`.
 
         Returns:
             One (H, W) float32 array per frame, as :meth:`estimate`.
@@ -280,6 +319,13 @@ class DepthEstimator:
         arrays = [self._check_image(im, encoding) for im in images]
         if not arrays:
             return []
+        cameras = (list(intrinsics) if isinstance(intrinsics, Sequence)
+                   else [intrinsics] * len(arrays))
+        if len(cameras) != len(arrays):
+            raise ValueError(f"{len(cameras)} intrinsics for {len(arrays)} frames; expected "
+                             "one for all or one per frame")
+        scales = [self.focal_scale(c, a.shape[1], a.shape[0])
+                  for c, a in zip(cameras, arrays, strict=True)]
         if all(a.shape == arrays[0].shape for a in arrays):
             frames = self._upload(np.stack(arrays))  # (B, H, W, C) uint8 on device
             x = self._to_input(frames, encoding)
@@ -288,14 +334,14 @@ class DepthEstimator:
         with torch.inference_mode():
             depth = self.predict_depth(x)  # (B, 1, h, w) metres, float32
             outs = [self.postprocess(depth[i: i + 1], a.shape[1], a.shape[0], output,
-                                     mask_invalid)
+                                     mask_invalid, scale=scales[i])
                     for i, a in enumerate(arrays)]
         return self._download(outs)
 
     def estimate_with_points(self, image: np.ndarray, encoding: str, output: str,
                              intrinsics: CameraIntrinsics, decimation: int = 1,
-                             min_range: float = 0.0, max_range: float = math.inf,
-                             ) -> tuple[np.ndarray, np.ndarray]:
+                             min_range: float = 0.0, max_range: float = math.inf, *,
+                             rescale: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Depth of one frame and its back-projected point grid, computed on the device.
 
         The back-projection is :func:`depth_estimation_ros.camera.backproject`'s, in torch:
@@ -312,6 +358,9 @@ class DepthEstimator:
             decimation: keep every ``decimation``-th depth pixel in both axes for the points.
             min_range: smallest valid z (metres).
             max_range: largest valid z (metres).
+            rescale: ``intrinsics`` are the camera's own (camera_info or configured), not a
+                fallback: scale the depth by :meth:`focal_scale` as :meth:`estimate` does for
+                given intrinsics. False (the default) leaves it as predicted.
 
         Returns:
             ``(depth, xyz)``: (H', W') float32 metres as :meth:`estimate`, and
@@ -321,7 +370,7 @@ class DepthEstimator:
             ValueError: bad image, encoding, output, intrinsics size, decimation or range.
         """
         job = self.fast_frame(image, encoding, output, intrinsics, decimation, min_range,
-                              max_range)
+                              max_range, rescale=rescale)
         points = job.run(3)
         with torch.inference_mode():
             job.backproject(points)
@@ -330,7 +379,8 @@ class DepthEstimator:
     def estimate_with_cloud(self, image: np.ndarray, encoding: str, output: str,
                             intrinsics: CameraIntrinsics, decimation: int = 1,
                             min_range: float = 0.0, max_range: float = math.inf,
-                            colour: bool = True) -> tuple[np.ndarray, CloudBuffer]:
+                            colour: bool = True, *, rescale: bool = False,
+                            ) -> tuple[np.ndarray, CloudBuffer]:
         """Depth of one frame and its ``sensor_msgs/PointCloud2`` buffer, built on the device.
 
         The points are :meth:`estimate_with_points`'s; instead of an (H', W', 3) grid the
@@ -340,8 +390,8 @@ class DepthEstimator:
         host. The bytes equal ``pack_cloud(xyz, colour_for_depth(image)[::d, ::d])``'s.
 
         Args:
-            image, encoding, output, intrinsics, decimation, min_range, max_range: as for
-                :meth:`estimate_with_points`.
+            image, encoding, output, intrinsics, decimation, min_range, max_range, rescale:
+                as for :meth:`estimate_with_points`.
             colour: include the ``rgb`` field (grey for mono8).
 
         Returns:
@@ -352,7 +402,7 @@ class DepthEstimator:
             ValueError: bad image, encoding, output, intrinsics size, decimation or range.
         """
         job = self.fast_frame(image, encoding, output, intrinsics, decimation, min_range,
-                              max_range)
+                              max_range, rescale=rescale)
         job.run((XYZRGB_POINT_STEP if colour else XYZ_POINT_STEP) // 4)
         job.build_cloud(colour)
         host_depth, host_records = job.download()
@@ -360,9 +410,10 @@ class DepthEstimator:
 
     def fast_frame(self, image: np.ndarray, encoding: str, output: str,
                    intrinsics: CameraIntrinsics, decimation: int = 1, min_range: float = 0.0,
-                   max_range: float = math.inf) -> FastFrame:
+                   max_range: float = math.inf, *, rescale: bool = False) -> FastFrame:
         """Check the fast path's arguments (as :meth:`estimate_with_points`), upload the
-        frame and return the `FastFrame` that runs the rest step by step."""
+        frame and return the `FastFrame` that runs the rest step by step (with ``rescale``,
+        its depth is scaled by the :meth:`focal_scale` of ``intrinsics``)."""
         if output not in OUTPUT_MODES:
             raise ValueError(f"output {output!r} not understood; expected one of "
                              f"{OUTPUT_MODES}")
@@ -387,8 +438,16 @@ class DepthEstimator:
             raise ValueError(f"intrinsics of a {intrinsics.width}x{intrinsics.height} image "
                              f"match neither the {width}x{height} frame nor the "
                              f"{out_w}x{out_h} depth image; scale them first")
+        scale = 1.0
+        if rescale and self.preprocess.focal_length > 0.0:
+            if camera is intrinsics and output == "native":
+                # the native depth image's camera: undo depth_intrinsics' crop and scaling
+                fx = camera.fx * self.output_region(width, height).width / out_w
+                scale = self.preprocess.focal_scale(fx, width)
+            else:
+                scale = self.focal_scale(intrinsics, width, height)
         return FastFrame(self, self._upload(a[None]), encoding, output, camera, int(decimation),
-                        float(min_range), float(max_range))
+                         float(min_range), float(max_range), scale)
 
     def prepare_input(self, frames: np.ndarray, encoding: str = "rgb8") -> Tensor:
         """Same-size frames (B, H, W, C) uint8 on the host → (B, 3, h, w) network input.
@@ -414,14 +473,18 @@ class DepthEstimator:
 
     def postprocess(self, depth: Tensor, width: int, height: int,
                     output: str = "input", mask_invalid: bool = True,
-                    out: Tensor | None = None) -> Tensor:
+                    out: Tensor | None = None, scale: float = 1.0) -> Tensor:
         """Native depth (B, 1, h, w) → (B, H, W) metres at the output size, NaN invalid.
 
         With ``mask_invalid=False`` nothing is NaN: the border outside the covered crop repeats
         the prediction's edge and out-of-range values are kept. ``out`` (B, H, W) float32,
         any strides, receives the result instead of a new tensor (the fast path writes the
-        depth straight into its download buffer this way).
+        depth straight into its download buffer this way). ``scale`` (the frame's
+        :meth:`focal_scale`) multiplies the depth before the range mask.
         """
+        if scale != 1.0:
+            # at the native size (16 k values), a scalar argument: no sync, nothing captured
+            depth = depth * scale
         # Bilinear upsampling only forms convex combinations of the native pixels, so when all
         # of those lie in the valid range (the usual case) no output pixel can leave it and
         # the mask is a plain copy. Checked on the CPU only: on CUDA it would be a sync.
@@ -574,7 +637,7 @@ class DepthEstimator:
         return [o[0].numpy().astype(np.float32, copy=False) for o in outs]
 
     def describe(self) -> str:
-        """One line for logs: variant, device, precision, checkpoint."""
+        """One line for logs: variant, device, precision, checkpoint, assumed focal length."""
         # torch's default lets cuDNN run float32 convolutions in TF32 (on Ampere and later)
         tf32 = (self.device.type == "cuda" and self.dtype == torch.float32
                 and torch.backends.cudnn.allow_tf32)
@@ -583,7 +646,7 @@ class DepthEstimator:
                           ", CUDA graphs" if self.cuda_graphs else "",
                           f", compiled ({self.compile_mode})" if self.compile_mode else ""])
         return (f"{self.variant} on {self.device} ({self.precision}{extras}) "
-                f"from {self.checkpoint_path}")
+                f"from {self.checkpoint_path}; {self.preprocess.describe_focal_length()}")
 
 
 class FastFrame:
@@ -598,10 +661,11 @@ class FastFrame:
 
     def __init__(self, est: DepthEstimator, frames: Tensor, encoding: str, output: str,
                  camera: CameraIntrinsics, decimation: int, min_range: float,
-                 max_range: float) -> None:
+                 max_range: float, scale: float = 1.0) -> None:
         self.est, self.frames, self.encoding, self.output = est, frames, encoding, output
         self.camera, self.d, self.min_range, self.max_range = (camera, decimation, min_range,
                                                                max_range)
+        self.scale = scale  # f1/f0 the depth is multiplied by (1.0: not rescaled)
         self._flat: Tensor | None = None
         self._depth: Tensor | None = None
         self._grid: Tensor | None = None
@@ -641,7 +705,8 @@ class FastFrame:
                 flat = torch.from_numpy(host.span.view(np.float32))
             grid_at = (host.payloads[1].ctypes.data - host.span.ctypes.data) // 4
             depth = flat[: out_h * out_w].view(out_h, out_w)  # (H', W') metres
-            est.postprocess(native, width, height, self.output, out=depth[None])
+            est.postprocess(native, width, height, self.output, out=depth[None],
+                            scale=self.scale)
             grid = flat[grid_at: grid_at + rows * cols * per_point].view(rows, cols, per_point)
         self._flat, self._depth, self._grid, self._host = flat, depth, grid, host
         self._shape = (out_h, out_w, rows, cols, per_point)

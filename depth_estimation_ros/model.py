@@ -104,6 +104,13 @@ class PreprocessConfig:
     ``(crop_top, crop_left)`` to ``(input_height, input_width)``. The prediction covers
     exactly that crop of the frame. Pixel values are normalised as ``(v - mean) / std`` on the
     0–255 scale.
+
+    ``focal_length`` is the camera the model was trained for: fx in pixels at the network input
+    (the resize scales it, the crop keeps it). A frame from a camera whose fx at the input is
+    f₁ shows an object at distance z at the size it would have at z·f₀/f₁ through that camera,
+    so the estimator multiplies the prediction by f₁/f₀ (:meth:`focal_scale`) when it knows
+    the frame's intrinsics. 0 means unknown (checkpoints written before it was recorded): no
+    rescale.
     """
 
     resize_height: int = 240
@@ -116,6 +123,7 @@ class PreprocessConfig:
     std: float = 76.18  # the paper code's image std (0–255 scale)
     min_depth: float = 0.1  # metres; predictions below are reported invalid (NaN)
     max_depth: float = 10.0  # metres; predictions above are reported invalid (NaN)
+    focal_length: float = 0.0  # training fx (pixels) at the network input; 0 = unknown
 
     def __post_init__(self) -> None:
         for name in ("resize_height", "resize_width", "crop_top", "crop_left", "input_height",
@@ -123,7 +131,7 @@ class PreprocessConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral):
                 raise ValueError(f"preprocess {name} is {value!r}; expected an integer")
-        for name in ("mean", "std", "min_depth", "max_depth"):
+        for name in ("mean", "std", "min_depth", "max_depth", "focal_length"):
             value = getattr(self, name)
             if (isinstance(value, bool) or not isinstance(value, numbers.Real)
                     or not math.isfinite(value)):
@@ -146,6 +154,9 @@ class PreprocessConfig:
                              f"{self.max_depth}")
         if self.std <= 0:
             raise ValueError(f"std must be positive, got {self.std}")
+        if self.focal_length < 0:
+            raise ValueError(f"preprocess focal_length is {self.focal_length}; expected a focal "
+                             "length > 0 pixels at the network input, or 0 (unknown)")
 
     @classmethod
     def paper(cls) -> PreprocessConfig:
@@ -161,6 +172,29 @@ class PreprocessConfig:
         """The covered region as fractions of the frame: (left, top, width, height)."""
         return (self.crop_left / self.resize_width, self.crop_top / self.resize_height,
                 self.input_width / self.resize_width, self.input_height / self.resize_height)
+
+    def input_focal_length(self, fx: float, width: int) -> float:
+        """fx (pixels) at the network input of a frame ``width`` pixels wide whose fx is ``fx``
+        (its resize to ``resize_width`` scales it; the crop does not change it)."""
+        return float(fx) * self.resize_width / width
+
+    def focal_scale(self, fx: float, width: int) -> float:
+        """f₁/f₀: the factor that makes the prediction metric for a camera with focal length
+        ``fx`` at a frame ``width`` pixels wide (1.0 when :attr:`focal_length` is unknown)."""
+        if self.focal_length <= 0.0:
+            return 1.0
+        return self.input_focal_length(fx, width) / self.focal_length
+
+    def describe_focal_length(self) -> str:
+        """Which camera the model assumes, in words (for logs)."""
+        if self.focal_length <= 0.0:
+            return ("assumes no focal length (not recorded in the checkpoint): depth is not "
+                    "rescaled for the camera")
+        # the same camera at a 640-pixel-wide frame of the resize's aspect (NYU's 640x480)
+        height = round(640 * self.resize_height / self.resize_width)
+        at_640 = self.focal_length * 640 / self.resize_width
+        return (f"assumes fx = {self.focal_length:.1f} px at its {self.input_width}x"
+                f"{self.input_height} input, i.e. {at_640:.1f} px at 640x{height}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

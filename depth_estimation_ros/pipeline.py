@@ -120,6 +120,12 @@ class FramePipeline:
             return CameraIntrinsics(fx, fy, cx, cy, width, height)
         return CameraIntrinsics.nyu_kinect(width, height)
 
+    def knows_camera(self, camera: CameraIntrinsics | None = None) -> bool:
+        """Whether a frame's intrinsics are the camera's own (camera_info, or the ``fx``/``fy``
+        parameters) rather than the NYU Kinect fallback: only then is the depth rescaled for
+        the camera's focal length (an unknown camera keeps the model's own scale)."""
+        return camera is not None or self.params.fx > 0.0 or self.params.fy > 0.0
+
     def output_intrinsics(self, input_intrinsics: CameraIntrinsics) -> CameraIntrinsics:
         """Intrinsics of the depth image for the configured output resolution."""
         return self.estimator.depth_intrinsics(input_intrinsics, self.params.output_resolution)
@@ -129,17 +135,19 @@ class FramePipeline:
         p = self.params
         height, width = frame.rgb.shape[:2]
         t0 = time.perf_counter()
-        intrinsics = self.output_intrinsics(
-            self.input_intrinsics(width, height, frame.intrinsics)
-        )
+        camera = self.input_intrinsics(width, height, frame.intrinsics)
+        intrinsics = self.output_intrinsics(camera)
+        known = self.knows_camera(frame.intrinsics)
         cloud = None
         if want_cloud and p.publish_pointcloud:
             # Depth and the finished cloud records from one device pass and one download.
             depth, cloud = self.estimator.estimate_with_cloud(
                 frame.rgb, "rgb8", p.output_resolution, intrinsics,
-                p.pointcloud_decimation, p.min_range, p.max_range, p.pointcloud_color)
+                p.pointcloud_decimation, p.min_range, p.max_range, p.pointcloud_color,
+                rescale=known)
         else:
-            depth = self.estimator.estimate(frame.rgb, "rgb8", output=p.output_resolution)
+            depth = self.estimator.estimate(frame.rgb, "rgb8", output=p.output_resolution,
+                                            intrinsics=camera if known else None)
         t1 = time.perf_counter()
         return FrameResult(
             depth=depth,
