@@ -155,6 +155,9 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N" (torchrun: cuda:LOCAL_RANK)
     amp: str = "auto"  # CUDA mixed precision: "auto" (bf16 if supported), "off", "bf16", "fp16"
     threads: int = 0  # CPU threads for torch (0 = leave torch's default)
+    freeze_bn: bool = False  # BatchNorm layers keep their running statistics (eval mode)
+    # ^ fine-tuning on small batches of one recording: batch statistics of a few correlated
+    #   frames would replace those learnt from the whole training set
     channels_last: bool = True  # channels-last tensors: about 2× faster convs on CPU and GPU
     # --- model and input ---
     model: dict[str, Any] = field(default_factory=lambda: {"variant": "eigen_vgg16"})

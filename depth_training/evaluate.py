@@ -487,7 +487,7 @@ def run(args: argparse.Namespace) -> list[Path]:
         f0 = float(getattr(estimator.preprocess, "focal_length", 0.0) or 0.0)
         focal = None
         if k is not None and f0 > 0:
-            f1 = k.fx * estimator.preprocess.resize_width / k.width  # crop keeps fx
+            f1 = estimator.preprocess.input_focal_length(k.fx, k.width)
             focal = (f"×{f1 / f0:.3f} (camera fx {k.fx:.1f} px at {k.width}×{k.height} = "
                      f"{f1:.1f} px at the network input; model {f0:.1f} px)")
         info = {

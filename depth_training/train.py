@@ -901,6 +901,10 @@ class Trainer:
         if cfg.max_steps_per_epoch:
             steps = min(steps, cfg.max_steps_per_epoch)
         net.train()
+        if cfg.freeze_bn:  # fine-tuning: keep the checkpoint's BatchNorm statistics
+            for m in net.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         params = [p for g in optimizer.param_groups for p in g["params"]]
         loss_sum, n = 0.0, 0
         bar = tqdm(total=steps, initial=st.step_in_epoch, desc=f"{stage} {epoch + 1}/{epochs}",
