@@ -84,6 +84,7 @@ log = logging.getLogger(__name__)
 
 EVAL_SPLITS: tuple[str, ...] = ("official", "random", "contiguous", "all")
 DEFAULT_SPLIT_GAP = 10  # training's data.split_gap default
+RECORDING_VAL_FRACTION = 0.1  # held-out share of a recording: finetune_rgbd.yaml's
 # options of open_rgbd_source that --kind rosbag|tum|folder take from the CLI or the run
 RGBD_OPTIONS: tuple[str, ...] = ("rgb_topic", "depth_topic", "info_topic", "tolerance",
                                  "depth_scale", "fx", "fy", "cx", "cy")
@@ -464,10 +465,16 @@ def run(args: argparse.Namespace) -> list[Path]:
         seed = args.seed if args.seed is not None else int(config.get("seed", 0))
         data_cfg = config.get("data") if isinstance(config.get("data"), dict) else {}
         source, data_name = _open_source(args, data_cfg)
+        # the held-out part of the run's own split when it trained on this kind of data;
+        # for a recording the fine-tuning config's otherwise
+        trained_here = data_cfg.get("kind", "nyuv2") == args.kind
+        default_fraction = 0.05 if args.kind == "nyuv2" else RECORDING_VAL_FRACTION
         val_fraction = (args.val_fraction if args.val_fraction is not None
-                        else float(data_cfg.get("val_fraction", 0.05)))
+                        else float(data_cfg.get("val_fraction", default_fraction))
+                        if trained_here else default_fraction)
         gap = (args.split_gap if args.split_gap is not None
-               else int(data_cfg.get("split_gap", DEFAULT_SPLIT_GAP)))
+               else int(data_cfg.get("split_gap", DEFAULT_SPLIT_GAP))
+               if trained_here else DEFAULT_SPLIT_GAP)
         split = make_split(args.split, len(source), seed=seed, val_fraction=val_fraction,
                            gap=gap)
         if split.test.size == 0:
@@ -559,7 +566,9 @@ def build_parser() -> argparse.ArgumentParser:
                          f"or {DEFAULT_SYNTHETIC_SEED})")
     ap.add_argument("--seed", type=int, help="random split seed (default: the checkpoint's)")
     ap.add_argument("--val-fraction", type=float,
-                    help="random split held-out share (default: the checkpoint's, or 0.05)")
+                    help="random/contiguous held-out share (default: the checkpoint's when it "
+                         "trained on this kind of data, else 0.05 for nyuv2 and "
+                         f"{RECORDING_VAL_FRACTION} for a recording, as finetune_rgbd.yaml)")
     ap.add_argument("--out", type=Path,
                     help="output folder (default: eval_<checkpoint name> beside it)")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")

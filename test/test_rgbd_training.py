@@ -63,10 +63,30 @@ def test_short_finetune_lowers_the_held_out_loss_and_loads(bag: Path, tmp_path: 
             for name, m in (("before", before), ("after", after))}
     assert loss["after"] < 0.7 * loss["before"], loss  # measured: 0.024 -> 0.009
     # the node's and the CLI's loader take it
-    est = DepthEstimator(run / "best.pt", device="cpu")
+    import cv2
+
+    from depth_estimation_ros import estimate
+    from depth_estimation_ros.params import DepthNodeParams
+    from depth_estimation_ros.pipeline import build_estimator
+
+    est = build_estimator(DepthNodeParams.from_values({"checkpoint": str(run / "best.pt"),
+                                                       "device": "cpu"}))
+    assert isinstance(est, DepthEstimator) and est.checkpoint_path == str(run / "best.pt")
     src = RosbagRGBD(bag)
     depth = est.estimate(src.image(20), "rgb8", intrinsics=src.intrinsics(20))
     assert depth.shape == (48, 64) and np.isfinite(depth).mean() > 0.9
+    # evaluation defaults to the run's own held-out part of the same recording
+    evaluate_cli.main(["--checkpoint", str(run / "best.pt"), "--data", str(bag), "--kind",
+                       "rosbag", "--out", str(tmp_path / "eval"), "--no-progress", "--device",
+                       "cpu", "--samples", "1"])
+    doc = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert [p["index"] for p in doc["per_image"]] == list(range(18, 24))
+    png = tmp_path / "frame.png"
+    cv2.imwrite(str(png), src.image(20)[..., ::-1])
+    assert estimate.main([str(png), "-o", str(tmp_path / "est"), "--checkpoint",
+                          str(run / "best.pt"), "--device", "cpu", "-q"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "est" / "frame.npy"),
+                               est.estimate(src.image(20), "rgb8"), rtol=1e-4, equal_nan=True)
 
 
 def test_init_from_a_missing_file_writes_nothing(bag: Path, tmp_path: Path,
@@ -148,11 +168,12 @@ def test_evaluate_kind_rosbag_table_figures_and_rescale(bag: Path, tmp_path: Pat
                                                "focal_length": f0}))
     out = tmp_path / "eval"
     evaluate_cli.main(["--checkpoint", str(ckpt), "--data", str(bag), "--kind", "rosbag",
-                       "--out", str(out), "--no-progress", "--device", "cpu", "--samples", "2"])
+                       "--out", str(out), "--no-progress", "--device", "cpu", "--samples", "2",
+                       "--val-fraction", "0.5"])
     assert {p.name for p in out.iterdir()} == {"metrics.json", "results.md", "samples.png",
                                                "error_hist.png"}
     doc = json.loads((out / "metrics.json").read_text())
-    # the checkpoint says val_fraction 0.5 (test_evaluate's): the last 12 of 24 frames
+    # the contiguous split's held-out part: the last 12 of 24 frames
     assert doc["split"] == "contiguous" and doc["n_images"] == 12 and doc["eval_crop"] is None
     src = RosbagRGBD(bag)
     k = src.intrinsics(0)
