@@ -268,11 +268,11 @@ class DepthEstimator:
         Raises:
             ValueError: intrinsics that are not a CameraIntrinsics, or a bad frame size.
         """
-        if intrinsics is None or self.preprocess.focal_length <= 0.0:
-            return 1.0
-        if not isinstance(intrinsics, CameraIntrinsics):
+        if intrinsics is not None and not isinstance(intrinsics, CameraIntrinsics):
             raise ValueError(f"intrinsics of type {type(intrinsics).__name__} not supported; "
                              "expected a CameraIntrinsics or None")
+        if intrinsics is None or self.preprocess.focal_length <= 0.0:
+            return 1.0
         if (intrinsics.width, intrinsics.height) != (width, height):
             intrinsics = intrinsics.scaled(width, height)
         return self.preprocess.focal_scale(intrinsics.fx, width)

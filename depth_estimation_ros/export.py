@@ -102,6 +102,8 @@ def metadata(ckpt: dict[str, Any], output: str, dynamic_batch: bool) -> dict[str
         "input_height": pre.input_height, "input_width": pre.input_width,
         "mean": pre.mean, "std": pre.std,
         "min_depth": pre.min_depth, "max_depth": pre.max_depth,
+        # training fx at the input (0 = unknown): depth x (camera fx at the input) / this
+        "focal_length": pre.focal_length,
         "preprocess": json.dumps(pre.to_dict(), sort_keys=True),
         "model_config": json.dumps(dict(ckpt["model_config"]), sort_keys=True),
         "metrics": json.dumps(dict(ckpt.get("metrics", {})), sort_keys=True, default=str),

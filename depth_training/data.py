@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset
 
+from depth_estimation_ros.camera import CameraIntrinsics
 from depth_estimation_ros.model import PreprocessConfig
 from depth_estimation_ros.preprocessing import normalize
 from depth_training.augment import AugmentConfig, augment_pair
@@ -42,13 +43,37 @@ class DatasetError(ValueError):
 
 
 class DepthSource(Protocol):
-    """What the dataset and the evaluation read: indexed RGB images and metric depth."""
+    """What the dataset and the evaluation read: indexed RGB images and metric depth.
+
+    A source may also offer ``intrinsics(i) -> CameraIntrinsics | None``: the camera of item
+    ``i`` (at its image's resolution, or any resolution of the same camera). Training then
+    scales that item's depth to the model's canonical camera and evaluation rescales the
+    prediction to it (see :func:`source_intrinsics`); a source without it (NYUv2) is taken
+    to be the canonical camera itself.
+    """
 
     def __len__(self) -> int: ...
 
     def image(self, i: int) -> np.ndarray: ...  # (H, W, 3) uint8
 
     def depth(self, i: int) -> np.ndarray: ...  # (H, W) float32 metres
+
+
+def source_intrinsics(source: DepthSource, i: int) -> CameraIntrinsics | None:
+    """The camera of item ``i`` of ``source``, or None where the source does not say.
+
+    Raises:
+        DatasetError: the source's ``intrinsics(i)`` returned something other than a
+            CameraIntrinsics or None.
+    """
+    get = getattr(source, "intrinsics", None)
+    if get is None:
+        return None
+    camera = get(i)
+    if camera is not None and not isinstance(camera, CameraIntrinsics):
+        raise DatasetError(f"{source!r}.intrinsics({i}) returned a {type(camera).__name__}; "
+                           "expected a CameraIntrinsics or None")
+    return camera
 
 
 # --------------------------------------------------------------------------- NYUv2 file
@@ -235,15 +260,24 @@ class SyntheticDepthSource:
         width: frame width in pixels.
         height: frame height in pixels.
         cache_size: frames kept in memory (each about 2 MB at 640×480).
+        camera: the camera to render with, at ``width`` x ``height``; default the NYU Kinect
+            scaled to that size (the renderer's own default, and the training canonical
+            camera).
     """
 
     def __init__(self, n: int, seed: int = 0, width: int = NYU_WIDTH, height: int = NYU_HEIGHT,
-                 cache_size: int = 128) -> None:
+                 cache_size: int = 128, camera: CameraIntrinsics | None = None) -> None:
         if n < 1:
             raise ValueError(f"a synthetic source needs n >= 1 frames, got {n}")
         if width < 8 or height < 8:
             raise ValueError(f"synthetic frames must be at least 8×8, got {width}x{height}")
         self.n, self.seed, self.width, self.height = int(n), int(seed), int(width), int(height)
+        if camera is None:
+            camera = CameraIntrinsics.nyu_kinect(self.width, self.height)
+        if (camera.width, camera.height) != (self.width, self.height):
+            raise ValueError(f"camera of a {camera.width}x{camera.height} image does not match "
+                             f"the {self.width}x{self.height} synthetic frames")
+        self.camera = camera
         self.cache_size = int(cache_size)
         self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
@@ -257,7 +291,7 @@ class SyntheticDepthSource:
             return hit
         from depth_estimation_ros.synthetic import render_scene
 
-        frame = render_scene(_scene_seed(self.seed, i), width=self.width, height=self.height)
+        frame = render_scene(_scene_seed(self.seed, i), intrinsics=self.camera)
         item = (np.ascontiguousarray(frame.rgb, dtype=np.uint8),
                 np.ascontiguousarray(frame.depth, dtype=np.float32))
         if self.cache_size > 0:
@@ -277,6 +311,12 @@ class SyntheticDepthSource:
         """(H, W) float32 metres (exact)."""
         return self._frame(i)[1].copy()
 
+    def intrinsics(self, i: int) -> CameraIntrinsics:
+        """The camera every frame is rendered with."""
+        if not -self.n <= i < self.n:
+            raise IndexError(f"index {i} out of range for a synthetic source of {self.n}")
+        return self.camera
+
     def raw_depth(self, i: int) -> np.ndarray:
         """(H, W) float32 metres with simulated sensor holes (0), deterministic per item."""
         rng = np.random.default_rng([self.seed, i % self.n, 1])
@@ -284,7 +324,7 @@ class SyntheticDepthSource:
 
     def __repr__(self) -> str:
         return (f"SyntheticDepthSource(n={self.n}, seed={self.seed}, "
-                f"{self.width}x{self.height})")
+                f"{self.width}x{self.height}, fx={self.camera.fx:g})")
 
 
 # --------------------------------------------------------------------------- splits
@@ -362,6 +402,14 @@ def make_split(name: str, n: int, seed: int = 0, val_fraction: float = 0.05,
 class DepthDataset(Dataset):
     """Network-ready samples: normalised image and metric depth at the input size.
 
+    The depth is that of the model's canonical camera (``preprocess.focal_length``, f₀): an
+    item whose source gives its intrinsics (:func:`source_intrinsics`), with fx f at the
+    network input after the resize, trains on depth · f₀/f, the distance at which the canonical
+    camera would see it at the same size (the zoom augmentation divides by its factor s on
+    top, for the focal length s·f it simulates). Items of unknown camera, or any item when f₀
+    is 0, keep their depth. ``focal_scale`` (f/f₀) takes a prediction back to the item's
+    camera for metrics.
+
     Augmentation draws come from ``default_rng([seed, epoch, index])``: deterministic, and
     different each epoch once :meth:`set_epoch` is called (call it before each epoch; with
     ``persistent_workers=True`` the workers keep the epoch they were started with).
@@ -399,12 +447,18 @@ class DepthDataset(Dataset):
     def __getitem__(self, k: int) -> dict[str, Any]:
         i = int(self.indices[k])
         rgb, depth = self.source.image(i), self.source.depth(i)
+        camera = source_intrinsics(self.source, i)
+        # f / f0 of this item at the network input, before the zoom (which has its own /s)
+        focal = 1.0 if camera is None else self.preprocess.focal_scale(camera.fx, camera.width)
         rng = np.random.default_rng([self.seed, self.epoch, i])
         img, dep = augment_pair(rgb, depth, rng, self.augment, self.preprocess)
+        if focal != 1.0:
+            dep = dep / np.float32(focal)  # the canonical camera's metres; 0 stays invalid
         image = torch.from_numpy(img).permute(2, 0, 1)  # (3, h, w) float32 0–255
         return {
             "image": normalize(image, self.preprocess).contiguous(),  # (3, h, w) normalised
-            "depth": torch.from_numpy(dep)[None],  # (1, h, w) metres, 0 = invalid
+            "depth": torch.from_numpy(dep)[None],  # (1, h, w) canonical metres, 0 = invalid
+            "focal_scale": torch.tensor(focal, dtype=torch.float32),  # () f / f0
             "index": i,
         }
 

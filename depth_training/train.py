@@ -76,6 +76,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm import tqdm
 
+from depth_estimation_ros.camera import NYU_KINECT_FX, NYU_KINECT_WIDTH
 from depth_estimation_ros.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from depth_estimation_ros.model import (
     ModelConfig,
@@ -203,9 +204,18 @@ def make_model_config(cfg: TrainConfig) -> ModelConfig:
 
 
 def make_preprocess(cfg: TrainConfig) -> PreprocessConfig:
-    """The input geometry named by ``cfg.preprocess``."""
-    return PreprocessConfig.full_frame() if cfg.preprocess == "full_frame" else (
+    """The input geometry named by ``cfg.preprocess``, with the canonical camera's focal length.
+
+    The canonical camera is NYUv2's Kinect (fx 518.8579 px at 640x480), which the synthetic
+    renderer also uses: at the network input its fx is ``518.8579 * resize_width / 640``
+    (259.4 px for ``paper``, 246.5 px for ``full_frame``). Every item of another camera is
+    trained on at that focal length (:class:`~depth_training.data.DepthDataset`), and the
+    checkpoint records it so inference can rescale for the camera it runs on.
+    """
+    pre = PreprocessConfig.full_frame() if cfg.preprocess == "full_frame" else (
         PreprocessConfig.paper())
+    return dataclasses.replace(
+        pre, focal_length=pre.input_focal_length(NYU_KINECT_FX, NYU_KINECT_WIDTH))
 
 
 def _convs(module: nn.Module) -> list[nn.Conv2d]:
@@ -418,7 +428,9 @@ def validate(model: nn.Module, loader: DataLoader, stage: str, cfg: TrainConfig,
 
     The prediction is upsampled to the network input size; the metrics clamp it to
     [``MIN_DEPTH``, ``MAX_DEPTH``] as evaluation does, so validation and the reported numbers
-    follow one protocol.
+    follow one protocol. The loss is on the canonical camera's depth (what the model learns);
+    the metrics compare prediction and target both taken back to each item's own camera
+    (× ``focal_scale``), as inference with that camera's intrinsics reports them.
     """
     was_training = model.training
     model.eval()
@@ -437,6 +449,9 @@ def validate(model: nn.Module, loader: DataLoader, stage: str, cfg: TrainConfig,
         n_img += x.shape[0]
         depth = F.interpolate(pred_log.exp(), size=target.shape[-2:], mode="bilinear",
                               align_corners=False)
+        if "focal_scale" in batch:  # (B,) f / f0: metres in each item's camera
+            scale = batch["focal_scale"].to(device).view(-1, 1, 1, 1)
+            depth, target = depth * scale, target * scale
         acc.update(depth[:, 0].cpu(), target[:, 0].cpu())
     model.train(was_training)
     out = {"val_loss": loss_sum / max(1, n_img)}

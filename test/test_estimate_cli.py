@@ -162,3 +162,25 @@ def test_unwritable_output_folder_is_one_line(tmp_path, capsys, checkpoint, wher
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
     assert code == 2 and err == [err[0]] and err[0].startswith(
         f"error: cannot write outputs to {outdir}: "), err
+
+
+def test_given_focal_length_rescales_the_depth_and_says_so(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("compact")
+    f0 = 518.8579 * 304 / 640  # the NYU Kinect at the full-frame input
+    ckpt = save_checkpoint(tmp_path / "f0.pt", model, model_config=model.config,
+                           preprocess=PreprocessConfig(**{**PreprocessConfig.full_frame()
+                                                          .to_dict(), "focal_length": f0}))
+    photo = _photo(tmp_path / "room.png", 320, 240)
+    plain = _cli(photo, "-o", tmp_path / "plain", "--checkpoint", ckpt, "--device", "cpu")
+    assert plain.returncode == 0, plain.stderr
+    assert "assumes fx = 246.5 px at its 304x228 input" in plain.stderr
+    assert "not rescaled" in plain.stderr
+    # fx 129.7 px at 320x240 is half the Kinect's (259.4): everything is half as far
+    fx = 518.8579 / 4
+    rescaled = _cli(photo, "-o", tmp_path / "half", "--checkpoint", ckpt, "--device", "cpu",
+                    "--fx", fx, "--fy", fx, "--cx", 159.5, "--cy", 119.5)
+    assert rescaled.returncode == 0, rescaled.stderr
+    assert "depth x 0.5 " in rescaled.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "half" / "room.npy"),
+                               np.load(tmp_path / "plain" / "room.npy") * 0.5, rtol=1e-5)

@@ -213,3 +213,23 @@ def test_compiled_network_matches_eager(checkpoint, picture):
     compiled = DepthEstimator(checkpoint, "cuda", compile_mode="default")
     np.testing.assert_allclose(compiled.estimate(picture), eager.estimate(picture),
                                rtol=2e-3, atol=2e-3)
+
+
+@needs_cuda
+def test_cuda_graphs_rescale_frame_by_frame(tmp_path, picture):
+    # the focal scale is applied after the captured network, so it may change every frame
+    torch.manual_seed(0)
+    model = build_model("compact")
+    pre = PreprocessConfig(**{**PreprocessConfig.paper().to_dict(), "focal_length": 259.43})
+    path = save_checkpoint(tmp_path / "f0.pt", model, model_config=model.config,
+                           preprocess=pre)
+    eager = DepthEstimator(path, "cuda")
+    graphed = DepthEstimator(path, "cuda", cuda_graphs=True)
+    k = CameraIntrinsics.nyu_kinect(640, 480)
+    plain = eager.estimate(picture)
+    for s in (0.5, 1.5, 0.5):
+        cam = CameraIntrinsics(k.fx * s, k.fy * s, k.cx, k.cy, 640, 480)
+        np.testing.assert_allclose(graphed.estimate(picture, intrinsics=cam), plain * s,
+                                   rtol=2e-3, atol=2e-3)
+        depth, _ = graphed.estimate_with_cloud(picture, "rgb8", "input", cam, rescale=True)
+        np.testing.assert_allclose(depth, plain * s, rtol=2e-3, atol=2e-3)

@@ -68,6 +68,7 @@ def test_onnx_carries_preprocessing_metadata(exported):
     assert float(props["mean"]) == pre.mean and float(props["std"]) == pre.std
     assert (int(props["resize_height"]), int(props["crop_left"])) == (240, 8)
     assert props["output_units"] == "metres" and props["variant"] == "compact"
+    assert float(props["focal_length"]) == pre.focal_length  # 0: this model's is unknown
     assert PreprocessConfig.from_dict(json.loads(props["preprocess"])) == pre
 
 

@@ -7,6 +7,7 @@ which the checkpoint records) so that a few steps at the native 228×304 input s
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import h5py
@@ -83,6 +84,8 @@ def test_short_run_lowers_loss_and_ships_a_loadable_checkpoint(tmp_path: Path) -
     ckpt = torch.load(run / "best.pt", weights_only=True)
     assert ckpt["training"]["stage"] == "fine"
     assert ckpt["preprocess"]["resize_height"] == 228  # full_frame
+    # the canonical camera (NYU Kinect, as the renderer) at the 304-wide input
+    assert ckpt["preprocess"]["focal_length"] == pytest.approx(518.8579 * 304 / 640)
     est = DepthEstimator(run / "best.pt", device="cpu")
     rgb = np.random.default_rng(0).integers(0, 255, size=(60, 80, 3), dtype=np.uint8)
     depth = est.estimate(rgb)
@@ -325,7 +328,9 @@ def test_shipped_weights_are_a_full_frame_compact_checkpoint() -> None:
     assert path.stat().st_size <= 20 * 1024 * 1024
     ckpt = torch.load(path, weights_only=True)
     assert ckpt["model_config"]["variant"] == "compact"
-    assert ckpt["preprocess"] == PreprocessConfig.full_frame().to_dict()
+    # the renderer's NYU Kinect camera at 320x240, resized to the 304x228 input
+    assert ckpt["preprocess"] == dataclasses.replace(
+        PreprocessConfig.full_frame(), focal_length=518.8579 * 304 / 640).to_dict()
     assert ckpt["training"]["stage"] == "fine" and "optimizer_state" not in ckpt
     assert ckpt["training"]["config"]["data"]["kind"] == "synthetic"
     est = DepthEstimator(device="cpu")  # the default checkpoint is the shipped one
