@@ -540,7 +540,7 @@ class RosbagRGBD(_RGBDSource):
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        state["_reader_obj"] = None  # readers do not pickle; workers reopen
+        state["_reader_obj"] = state["_ts"] = None  # neither pickles; workers reopen
         return state
 
     def __repr__(self) -> str:

@@ -155,6 +155,10 @@ def test_compressed_colour_and_a_dataloader_worker(tmp_path: Path) -> None:
     stamps = _stamps(4)
     src = RosbagRGBD(write_bag(tmp_path / "bag", stamps, stamps, compressed=True))
     np.testing.assert_array_equal(src.image(2), rgb_frame(2))  # png: lossless
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(src))  # a spawned worker gets the source this way
+    np.testing.assert_array_equal(copy.depth(1), src.depth(1))
     ds = DepthDataset(src, np.arange(4), PreprocessConfig.full_frame(), None)
     # a forked worker reopens the bag (readers do not cross fork)
     batches = list(DataLoader(ds, batch_size=2, num_workers=1))
