@@ -24,6 +24,7 @@ __all__ = [
     "AMP_MODES",
     "ConfigError",
     "DataConfig",
+    "RGBD_KINDS",
     "LayerLR",
     "STAGES",
     "StageFloats",
@@ -33,6 +34,7 @@ __all__ = [
     "apply_overrides",
     "config_from_dict",
     "config_to_dict",
+    "extra_source_config",
     "load_config",
     "save_config",
 ]
@@ -42,8 +44,9 @@ AMP_MODES = ("auto", "off", "bf16", "fp16")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
 BEST_METRICS = ("val_loss", "delta1")
-DATA_KINDS = ("nyuv2", "synthetic")
-SPLITS = ("official", "random")
+DATA_KINDS = ("nyuv2", "synthetic", "rosbag", "tum", "folder")
+RGBD_KINDS = ("rosbag", "tum", "folder")
+SPLITS = ("official", "random", "contiguous")
 PREPROCESS = ("paper", "full_frame")
 
 
@@ -95,10 +98,14 @@ class LayerLR:
 class DataConfig:
     """Where the training and validation images come from."""
 
-    kind: str = "synthetic"  # "nyuv2" (the labelled .mat file) or "synthetic" (renderer)
-    path: str = ""  # nyuv2: path to nyu_depth_v2_labeled.mat (or a file of the same layout)
-    split: str = "official"  # nyuv2: "official" (795/654) or "random" (the seed's 95 %/5 %)
+    kind: str = "synthetic"  # "nyuv2" (the labelled .mat), "synthetic" (renderer) or an RGB-D
+    # ^ recording: "rosbag" (rosbag2 folder), "tum" (TUM RGB-D sequence), "folder" (rgb/ + depth/)
+    path: str = ""  # nyuv2: the .mat file; rosbag: the bag folder; tum / folder: the folder
+    split: str = ""  # "" = the kind's default: "official" for nyuv2, "contiguous" otherwise;
+    # ^ "official" (NYU 795/654), "random" (seeded share), "contiguous" (the recording's last
+    #   val_fraction held out: neighbouring video frames are near duplicates, so random leaks)
     val_fraction: float = 0.05  # share held out for validation (official: out of the 795 train)
+    split_gap: int = 10  # contiguous: frames between the two parts used by neither
     preload: bool = False  # nyuv2: read the whole file into memory first (faster epochs)
     synthetic_train: int = 512  # synthetic: number of training scenes
     synthetic_val: int = 64  # synthetic: number of validation scenes
@@ -107,6 +114,28 @@ class DataConfig:
     # ^ scene i of a source renders SeedSequence([seed, i]): different seeds, disjoint scenes
     width: int = 640  # synthetic: rendered frame width (pixels)
     height: int = 480  # synthetic: rendered frame height (pixels)
+    rgb_topic: str = "/camera/color/image_raw"  # rosbag: colour Image or CompressedImage topic
+    depth_topic: str = "/camera/aligned_depth_to_color/image_raw"  # rosbag: aligned depth
+    # ^ 16UC1 millimetres or 32FC1 metres, the same size as the colour images
+    info_topic: str = "/camera/color/camera_info"  # rosbag: colour CameraInfo (intrinsics)
+    tolerance: float = 0.02  # rosbag / tum: largest colour-depth stamp difference (seconds)
+    depth_scale: float = 0.0  # metres per depth unit; 0 = the kind's default (rosbag: by
+    # ^ encoding, 16UC1 0.001 and 32FC1 1; tum: 1/5000; folder: 0.001)
+    fx: float = 0.0  # colour focal length x (pixels, at the image size); 0 = rosbag: from
+    # ^ CameraInfo, tum: Freiburg 1 (517.3), folder: unknown (no focal-length rescale)
+    fy: float = 0.0  # focal length y (0 = fx, or the kind's default with fx)
+    cx: float = 0.0  # principal point x (0 = the image centre, or the kind's default)
+    cy: float = 0.0  # principal point y (0 = the image centre, or the kind's default)
+    cache_frames: int = 64  # rosbag / tum / folder: decoded frames kept per process
+    extra_sources: list[dict[str, Any]] = field(default_factory=list)
+    # ^ more recordings mixed into training, each a mapping of the keys above (kind, path,
+    #   topics, ...); their held-out parts join validation. Targets are scaled per camera
+    #   to the model's focal length (see preprocess focal_length), so cameras may differ.
+
+    def resolved_split(self) -> str:
+        """``split``, or the kind's default when empty."""
+        return self.split or ("official" if self.kind == "nyuv2" else
+                              "random" if self.kind == "synthetic" else "contiguous")
 
 
 @dataclass
@@ -118,12 +147,17 @@ class TrainConfig:
     out_dir: str = ""  # run folder ("" = runs/<name>); --out overrides
     seed: int = 0  # base seed; rank r of a DDP run uses seed + r for its own randomness
     stage: str = "all"  # "coarse" (scales 1+2), "fine" (scale 3, 1+2 frozen) or "all" (both)
-    init_from: str = ""  # fine stage: coarse checkpoint to start from ("" = this run's)
+    init_from: str = ""  # checkpoint to start from (fine-tuning; "shipped" = the package's):
+    # ^ its model config and preprocessing replace model/preprocess, the optimiser starts
+    #   fresh; stage=fine without it starts from this run's coarse_best.pt
     pretrained: str = ""  # eigen_vgg16: local torchvision vgg16 .pth for scale 1's convs
     # ^ as the paper initialises scale 1 from ImageNet ("" = random init; nothing downloads)
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N" (torchrun: cuda:LOCAL_RANK)
     amp: str = "auto"  # CUDA mixed precision: "auto" (bf16 if supported), "off", "bf16", "fp16"
     threads: int = 0  # CPU threads for torch (0 = leave torch's default)
+    freeze_bn: bool = False  # BatchNorm layers keep their running statistics (eval mode)
+    # ^ fine-tuning on small batches of one recording: batch statistics of a few correlated
+    #   frames would replace those learnt from the whole training set
     channels_last: bool = True  # channels-last tensors: about 2× faster convs on CPU and GPU
     # --- model and input ---
     model: dict[str, Any] = field(default_factory=lambda: {"variant": "eigen_vgg16"})
@@ -179,7 +213,8 @@ class TrainConfig:
         _choice("best_metric", self.best_metric, BEST_METRICS)
         _choice("preprocess", self.preprocess, PREPROCESS)
         _choice("data.kind", self.data.kind, DATA_KINDS)
-        _choice("data.split", self.data.split, SPLITS)
+        if self.data.split:
+            _choice("data.split", self.data.split, SPLITS)
         if "variant" not in self.model:
             raise ConfigError("model.variant is required (e.g. eigen_vgg16 or compact).")
         for name in ("batch_size", "eval_batch_size", "val_every", "log_every"):
@@ -212,6 +247,16 @@ class TrainConfig:
                 )
         if self.data.kind == "nyuv2" and not self.data.path:
             raise ConfigError("data.path must name the NYUv2 .mat file when data.kind is nyuv2.")
+        _validate_recording(self.data, "data")
+        for i, extra in enumerate(self.data.extra_sources):
+            where = f"data.extra_sources[{i}]"
+            if not isinstance(extra, dict):
+                raise ConfigError(f"{where} must be a mapping of data keys, got {extra!r}.")
+            sub = extra_source_config(extra, i)
+            if sub.kind not in RGBD_KINDS:
+                raise ConfigError(f"{where}.kind must be one of {', '.join(RGBD_KINDS)}; got "
+                                  f"{sub.kind!r}.")
+            _validate_recording(sub, where)
         if not 0.0 <= self.loss_lambda <= 1.0:
             raise ConfigError(f"loss_lambda must be in [0, 1], got {self.loss_lambda}.")
         if len(self.betas) != 2:
@@ -220,6 +265,39 @@ class TrainConfig:
     def run_dir(self) -> Path:
         """The run folder: ``out_dir`` or ``runs/<name>``."""
         return Path(self.out_dir) if self.out_dir else Path("runs") / self.name
+
+
+def extra_source_config(extra: dict[str, Any], i: int) -> DataConfig:
+    """The :class:`DataConfig` of ``data.extra_sources[i]`` (defaults for the keys it omits)."""
+    where = f"data.extra_sources[{i}]"
+    if "extra_sources" in extra:
+        raise ConfigError(f"{where} cannot hold extra_sources of its own.")
+    return _from_dict(DataConfig, extra, where)
+
+
+def _validate_recording(d: DataConfig, where: str) -> None:
+    """Checks of the RGB-D recording keys of one data section."""
+    if d.split:
+        _choice(f"{where}.split", d.split, SPLITS)
+    split = d.resolved_split()
+    if d.kind in RGBD_KINDS:
+        if not d.path:
+            raise ConfigError(f"{where}.path must name the recording when {where}.kind is "
+                              f"{d.kind}.")
+        if split == "official":
+            raise ConfigError(f"{where}.split=official is NYUv2's; use contiguous or random "
+                              f"for {d.kind} data.")
+    elif split == "contiguous" and d.kind == "synthetic":
+        raise ConfigError(f"{where}.split=contiguous needs a recording; synthetic scenes are "
+                          "held out by their seed.")
+    if not d.tolerance > 0:
+        raise ConfigError(f"{where}.tolerance must be positive seconds, got {d.tolerance}.")
+    for name in ("depth_scale", "fx", "fy", "cx", "cy"):
+        if getattr(d, name) < 0:
+            raise ConfigError(f"{where}.{name} must be non-negative, got {getattr(d, name)}.")
+    for name in ("split_gap", "cache_frames"):
+        if getattr(d, name) < 0:
+            raise ConfigError(f"{where}.{name} must be non-negative, got {getattr(d, name)}.")
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

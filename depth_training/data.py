@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 import h5py
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from depth_estimation_ros.camera import CameraIntrinsics
 from depth_estimation_ros.model import PreprocessConfig
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 NYU_NUM_IMAGES = 1449  # images in the labelled subset
 NYU_NUM_TEST = 654  # official test split size (train: 795)
 NYU_HEIGHT, NYU_WIDTH = 480, 640
-SPLITS: tuple[str, ...] = ("official", "random", "synthetic", "all")
+SPLITS: tuple[str, ...] = ("official", "random", "contiguous", "synthetic", "all")
 _OFFICIAL_TEST_RESOURCE = "nyuv2_official_test_indices.txt"
 
 
@@ -347,16 +348,23 @@ def official_test_indices() -> np.ndarray:
     return np.sort(idx)
 
 
-def make_split(name: str, n: int, seed: int = 0, val_fraction: float = 0.05) -> Split:
+def make_split(name: str, n: int, seed: int = 0, val_fraction: float = 0.05,
+               gap: int = 0) -> Split:
     """Split ``n`` items into train and test indices.
 
     Args:
         name: ``official`` (the 795/654 NYUv2 split; needs n = 1449), ``random`` (a seeded
-            random ``val_fraction`` held out, as the seed's 95 %/5 %), ``synthetic`` (same
-            as ``random``, for synthetic sources) or ``all`` (everything is test).
-        n: number of items in the source.
+            random ``val_fraction`` held out, as the seed's 95 %/5 %), ``contiguous`` (the
+            last ``val_fraction`` of a recording held out, ``gap`` items before it left out:
+            neighbouring frames of a video are near duplicates, so a random split leaks),
+            ``synthetic`` (same as ``random``, for synthetic sources) or ``all``
+            (everything is test).
+        n: number of items in the source (in recording order for ``contiguous``).
         seed: seed of the random split.
-        val_fraction: share held out by ``random``/``synthetic`` (at least one item).
+        val_fraction: share held out by ``random``/``contiguous``/``synthetic`` (at least
+            one item).
+        gap: ``contiguous``: items between the two parts used by neither (fewer when the
+            training part would otherwise be empty).
 
     Raises:
         ValueError: unknown name or bad arguments.
@@ -382,6 +390,10 @@ def make_split(name: str, n: int, seed: int = 0, val_fraction: float = 0.05) -> 
     if n < 2:
         raise DatasetError(f"a random split needs at least 2 items, got {n}")
     n_test = min(n - 1, max(1, round(val_fraction * n)))
+    if name == "contiguous":
+        gap = max(0, min(int(gap), n - n_test - 1))
+        return Split(train=np.arange(n - n_test - gap, dtype=np.int64),
+                     test=np.arange(n - n_test, n, dtype=np.int64))
     perm = np.random.default_rng(seed).permutation(n)
     return Split(train=np.sort(perm[n_test:]), test=np.sort(perm[:n_test]))
 
@@ -449,3 +461,15 @@ class DepthDataset(Dataset):
             "focal_scale": torch.tensor(focal, dtype=torch.float32),  # () f / f0
             "index": i,
         }
+
+
+class MixedDepthDataset(ConcatDataset):
+    """Several :class:`DepthDataset` (one per recording or camera) served as one."""
+
+    def __init__(self, datasets: Sequence[DepthDataset]) -> None:
+        super().__init__(list(datasets))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next augmentation draws of every part those of ``epoch``."""
+        for ds in self.datasets:
+            ds.set_epoch(epoch)

@@ -299,57 +299,72 @@ def _set_trainable(model: MultiScaleDepthNet, stage: str) -> None:
 
 # -------------------------------------------------------------------------- data
 def build_datasets(cfg: TrainConfig, pre: PreprocessConfig) -> tuple[Dataset, Dataset]:
-    """Training and validation datasets for ``cfg.data``.
+    """Training and validation datasets for ``cfg.data`` (and its ``extra_sources``).
 
     Raises:
-        DatasetError: missing or malformed data file.
+        DatasetError: missing or malformed data file or recording.
         TrainingError: an empty split.
     """
     from depth_training.augment import AugmentConfig
-    from depth_training.data import (
-        DepthDataset,
-        NYUv2Labeled,
-        SyntheticDepthSource,
-        make_split,
-    )
+    from depth_training.config import extra_source_config
+    from depth_training.data import DepthDataset, MixedDepthDataset
 
-    d = cfg.data
     aug_opts = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.augment.items()}
     try:
         augment = AugmentConfig(**aug_opts)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad augment configuration {cfg.augment}: {exc}.") from exc
+    sections = [("data", cfg.data)] + [
+        (f"data.extra_sources[{i}]", extra_source_config(e, i))
+        for i, e in enumerate(cfg.data.extra_sources)]
+    trains: list[DepthDataset] = []
+    vals: list[DepthDataset] = []
+    for where, d in sections:
+        train_src, train_idx, val_src, val_idx = _source_split(d, cfg.seed, where)
+        if len(train_idx) == 0:
+            raise TrainingError(f"the training split of {where} ({d.kind}) is empty; check "
+                                f"{where}.split and {where}.val_fraction.")
+        if len(val_idx) == 0:
+            raise TrainingError(f"the validation split of {where} ({d.kind}) is empty; raise "
+                                f"{where}.val_fraction (or data.synthetic_val).")
+        trains.append(DepthDataset(train_src, train_idx, pre, augment, seed=cfg.seed))
+        vals.append(DepthDataset(val_src, val_idx, pre, None, seed=cfg.seed))
+    if len(sections) == 1:
+        return trains[0], vals[0]
+    return MixedDepthDataset(trains), MixedDepthDataset(vals)
+
+
+def _source_split(d: Any, seed: int, where: str) -> tuple[Any, np.ndarray, Any, np.ndarray]:
+    """(train source, train indices, validation source, validation indices) of one section."""
+    from depth_training.data import NYUv2Labeled, SyntheticDepthSource, make_split
+    from depth_training.rgbd import RGBD_KINDS, open_rgbd_source
+
     if d.kind == "synthetic":
         train_src = SyntheticDepthSource(d.synthetic_train, seed=d.synthetic_train_seed,
                                          width=d.width, height=d.height,
                                          cache_size=d.synthetic_train)
         val_src = SyntheticDepthSource(d.synthetic_val, seed=d.synthetic_val_seed,
                                        width=d.width, height=d.height, cache_size=d.synthetic_val)
-        train_idx, val_idx = np.arange(len(train_src)), np.arange(len(val_src))
+        return train_src, np.arange(len(train_src)), val_src, np.arange(len(val_src))
+    split = d.resolved_split()
+    if split in ("random", "contiguous") and d.val_fraction <= 0:
+        raise TrainingError(f"the validation split is empty: {where}.split={split} needs "
+                            f"{where}.val_fraction > 0.")
+    if d.kind in RGBD_KINDS:
+        src = open_rgbd_source(d.kind, d.path, rgb_topic=d.rgb_topic, depth_topic=d.depth_topic,
+                               info_topic=d.info_topic, tolerance=d.tolerance,
+                               depth_scale=d.depth_scale, fx=d.fx, fy=d.fy, cx=d.cx, cy=d.cy,
+                               cache_size=d.cache_frames)
     else:
         src = NYUv2Labeled(d.path, preload=d.preload)
-        train_src = val_src = src
-        if d.split == "random" and d.val_fraction <= 0:
-            raise TrainingError("the validation split is empty: data.split=random needs "
-                                "data.val_fraction > 0.")
-        if d.split == "official":
-            # validation comes out of the 795 training images; the test set stays unseen
-            train_all = make_split("official", len(src)).train
-            n_val = round(d.val_fraction * len(train_all)) if d.val_fraction > 0 else 0
-            perm = np.random.default_rng(cfg.seed).permutation(train_all)
-            val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        else:
-            split = make_split("random", len(src), seed=cfg.seed, val_fraction=d.val_fraction)
-            train_idx, val_idx = split.train, split.test
-    if len(train_idx) == 0:
-        raise TrainingError(f"the training split of {d.kind} data is empty; check data.split "
-                            "and data.val_fraction.")
-    if len(val_idx) == 0:
-        raise TrainingError(f"the validation split of {d.kind} data is empty; raise "
-                            "data.val_fraction (or data.synthetic_val).")
-    train = DepthDataset(train_src, train_idx, pre, augment, seed=cfg.seed)
-    val = DepthDataset(val_src, val_idx, pre, None, seed=cfg.seed)
-    return train, val
+    if split == "official":
+        # validation comes out of the 795 training images; the test set stays unseen
+        train_all = make_split("official", len(src)).train
+        n_val = round(d.val_fraction * len(train_all)) if d.val_fraction > 0 else 0
+        perm = np.random.default_rng(seed).permutation(train_all)
+        return src, np.sort(perm[n_val:]), src, np.sort(perm[:n_val])
+    s = make_split(split, len(src), seed=seed, val_fraction=d.val_fraction, gap=d.split_gap)
+    return src, s.train, src, s.test
 
 
 def _warm_synthetic(ds: Dataset, show: bool) -> None:
@@ -530,6 +545,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
         self.model_config = make_model_config(cfg)
         self.pre = make_preprocess(cfg)
+        self._init_state = self._load_init_from()  # fine-tuning: weights, model, preprocess
         self.plan = STAGE_ORDER[cfg.stage]
         self.state = RunState()
         self._resume_ckpt: dict[str, Any] | None = None
@@ -540,6 +556,8 @@ class Trainer:
         self.train_ds, self.val_ds = build_datasets(cfg, self.pre)
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.model = build_model(self.model_config)
+        if self._init_state is not None and not resume:
+            self.model.load_state_dict(self._init_state)
         if cfg.pretrained and not resume and "coarse" in self.plan:
             self._load_pretrained(Path(cfg.pretrained))
         self._prepare_run_dir()
@@ -559,12 +577,49 @@ class Trainer:
         self._clock = time.monotonic()  # wall-clock time is added to state.elapsed_s
 
     # ---------------------------------------------------------------- setup
+    def _load_init_from(self) -> dict[str, torch.Tensor] | None:
+        """``init_from``: take the checkpoint's model config and preprocessing; its weights.
+
+        The run's ``model`` entry is replaced by the checkpoint's config (so ``config.yaml``
+        and a resume rebuild the same network); the optimiser starts fresh.
+        """
+        if not self.cfg.init_from:
+            return None
+        src = self._init_path()
+        if not src.is_file():
+            raise TrainingError(f"init_from {src} does not exist; expected a checkpoint "
+                                "(e.g. depth_estimation_ros/weights/compact_synthetic.pt or a "
+                                "run's best.pt).")
+        ckpt = load_checkpoint(src, map_location="cpu")
+        try:
+            mc = ModelConfig.from_dict(dict(ckpt["model_config"]))
+            pre = PreprocessConfig.from_dict(dict(ckpt["preprocess"]))
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"init_from {src} has an unusable model or preprocess "
+                                  f"config: {exc}") from exc
+        self.model_config, self.pre = mc, pre
+        self.cfg.model = {k: list(v) if isinstance(v, tuple) else v
+                          for k, v in mc.to_dict().items()}
+        if self.main:
+            log.info(f"starting from {src}: its {mc.variant} model and {pre.input_width}x"
+                     f"{pre.input_height} preprocessing (model/preprocess keys are ignored)")
+        return {k: v.float() if v.is_floating_point() else v
+                for k, v in ckpt["model_state"].items()}
+
+    def _init_path(self) -> Path:
+        """``init_from`` as a path (``shipped`` = the checkpoint shipped with the package)."""
+        from depth_estimation_ros.checkpoint import default_checkpoint_path
+
+        if self.cfg.init_from == "shipped":
+            return default_checkpoint_path()
+        return Path(self.cfg.init_from)
+
     def _check_fresh_start(self) -> None:
         if (self.run_dir / "last.pt").exists():
             raise TrainingError(f"{self.run_dir} already holds a run (last.pt); pass --resume "
                                 "to continue it or --out to start a new one.")
         if self.plan == ("fine",):
-            src = Path(self.cfg.init_from) if self.cfg.init_from else (
+            src = self._init_path() if self.cfg.init_from else (
                 self.run_dir / "coarse_best.pt")
             if not src.is_file():
                 raise TrainingError(f"the fine stage needs coarse weights, but {src} does not "
@@ -689,7 +744,8 @@ class Trainer:
     # ---------------------------------------------------------------- stages
     def _init_fine(self) -> None:
         """Load the coarse weights the fine stage starts from."""
-        src = Path(self.cfg.init_from) if self.cfg.init_from else None
+        # a run that trained its coarse stage continues from that, never from init_from
+        src = self._init_path() if self.cfg.init_from and "coarse" not in self.plan else None
         if src is None:
             best = self.run_dir / "coarse_best.pt"
             if best.is_file():
@@ -860,6 +916,10 @@ class Trainer:
         if cfg.max_steps_per_epoch:
             steps = min(steps, cfg.max_steps_per_epoch)
         net.train()
+        if cfg.freeze_bn:  # fine-tuning: keep the checkpoint's BatchNorm statistics
+            for m in net.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         params = [p for g in optimizer.param_groups for p in g["params"]]
         loss_sum, n = 0.0, 0
         bar = tqdm(total=steps, initial=st.step_in_epoch, desc=f"{stage} {epoch + 1}/{epochs}",
