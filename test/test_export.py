@@ -3,14 +3,16 @@
 import json
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import pytest
 import torch
 
-from depth_estimation_ros.checkpoint import model_from_checkpoint, save_checkpoint
-from depth_estimation_ros.export import export, main, sample_inputs
-from depth_estimation_ros.model import PreprocessConfig, build_model
+_EXTRA = "an optional extra: pip install -e '.[export]' (or '.[test]')"
+onnx = pytest.importorskip("onnx", reason=f"onnx is not installed ({_EXTRA})")
+ort = pytest.importorskip("onnxruntime", reason=f"onnxruntime is not installed ({_EXTRA})")
+
+from depth_estimation_ros.checkpoint import model_from_checkpoint, save_checkpoint  # noqa: E402
+from depth_estimation_ros.export import export, main, sample_inputs  # noqa: E402
+from depth_estimation_ros.model import PreprocessConfig, build_model  # noqa: E402
 
 torch.set_num_threads(2)
 
