@@ -35,12 +35,14 @@ from depth_estimation_ros.rclpy_shell import (
 class DepthEstimationLifecycleNode(LifecycleNode):
     """Monocular depth as a managed node: nothing is loaded until ``configure``."""
 
-    def __init__(self) -> None:
-        super().__init__(cfg.NODE_NAME)
+    def __init__(self, **kwargs: Any) -> None:
+        """Args: rclpy ``Node`` keyword arguments (``context``, ``parameter_overrides``)."""
+        super().__init__(cfg.NODE_NAME, **kwargs)
         self._processor: DepthProcessor | None = None
         self._active = False
         self._publishers_out: list[Any] = []
-        self._entities: list[Any] = []  # subscriptions and timers
+        self._subscriptions_in: list[Any] = []
+        self._timers: list[Any] = []
         self._live = LiveParameters(self, lambda: self._processor, declare_parameters(self))
         self.get_logger().info(
             f"Unconfigured: 'ros2 lifecycle set {self.get_fully_qualified_name()} configure' "
@@ -62,12 +64,12 @@ class DepthEstimationLifecycleNode(LifecycleNode):
             now=lambda: self.get_clock().now().seconds_nanoseconds())
         processor.deactivate()  # until on_activate
         self._processor = processor
-        self._entities = subscribe_inputs(self, params, processor)
+        self._subscriptions_in = subscribe_inputs(self, params, processor)
         diagnostics = self._create_publisher(DiagnosticArray, cfg.DIAGNOSTICS_TOPIC, 10)
-        self._entities.append(self.create_timer(
-            params.diagnostics_period, lambda: diagnostics.publish(processor.diagnostics())))
+        self._timers = [self.create_timer(
+            params.diagnostics_period, lambda: diagnostics.publish(processor.diagnostics()))]
         if params.log_period > 0.0:
-            self._entities.append(self.create_timer(params.log_period, processor.log_status))
+            self._timers.append(self.create_timer(params.log_period, processor.log_status))
         self.get_logger().info(f"Configured: {estimator.describe()}")
         return super().on_configure(state)
 
@@ -114,13 +116,11 @@ class DepthEstimationLifecycleNode(LifecycleNode):
 
     def _teardown(self) -> None:
         self._active = False
-        for entity in self._entities:
-            if hasattr(entity, "cancel"):
-                entity.cancel()
-                self.destroy_timer(entity)
-            else:
-                self.destroy_subscription(entity)
-        self._entities = []
+        for timer in self._timers:
+            self.destroy_timer(timer)
+        for subscription in self._subscriptions_in:
+            self.destroy_subscription(subscription)
+        self._timers, self._subscriptions_in = [], []
         if self._processor is not None:
             self._processor.close()
             self._processor.release_model()

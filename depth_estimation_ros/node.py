@@ -9,6 +9,8 @@ node shares with ``depth_estimation_lifecycle_node`` is in `rclpy_shell`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 
@@ -29,8 +31,9 @@ from depth_estimation_ros.rclpy_shell import (
 class DepthEstimationNode(Node):
     """Monocular depth: camera image in; depth image, cloud, scan, ranges out."""
 
-    def __init__(self) -> None:
-        super().__init__(cfg.NODE_NAME)
+    def __init__(self, **kwargs: Any) -> None:
+        """Args: rclpy ``Node`` keyword arguments (``context``, ``parameter_overrides``)."""
+        super().__init__(cfg.NODE_NAME, **kwargs)
         refused = declare_parameters(self)
         if refused:
             raise ParameterError(next(iter(refused.values())))

@@ -102,7 +102,8 @@ def declare_parameters(node: Node) -> dict[str, str]:
         try:
             node.declare_parameter(spec.name, spec.default, descriptor(spec))
         except ParameterException as exc:
-            refused[spec.name] = f"Parameter '{spec.name}' must be {spec.constraints}: {exc}"
+            refused[spec.name] = (f"Parameter '{spec.name}' must be {spec.constraints}; its "
+                                  f"start-up value was refused ({exc}).")
             node.declare_parameter(spec.name, spec.default, descriptor(spec),
                                    ignore_override=True)
     return refused
