@@ -48,7 +48,10 @@ class StatsSnapshot:
         dropped: Frames replaced in the mailbox by a newer one before processing.
         rejected: Bad input messages (images and camera infos) that were refused.
         idle: Frames ignored because nobody subscribed to any output.
+        inactive: Frames ignored because the node was deactivated (lifecycle).
         errors: Frames that failed inside the pipeline.
+        skipped: Outputs left out of a frame because their settings do not fit the image
+            (a scan band taller than it, range sectors wider than its field of view).
         input_rate_hz: Received frames per second over the period.
         output_rate_hz: Processed frames per second over the period.
         latency_ms: Mean receive-to-publish latency of recent frames, NaN if none.
@@ -57,6 +60,8 @@ class StatsSnapshot:
         period_s: Length of the period the rates cover.
         new_rejected: Rejections during the period.
         new_errors: Errors during the period.
+        new_skipped: Skipped outputs during the period.
+        published: Messages published per output topic since start.
     """
 
     received: int
@@ -64,7 +69,9 @@ class StatsSnapshot:
     dropped: int
     rejected: int
     idle: int
+    inactive: int
     errors: int
+    skipped: int
     input_rate_hz: float
     output_rate_hz: float
     latency_ms: float
@@ -73,6 +80,8 @@ class StatsSnapshot:
     period_s: float
     new_rejected: int
     new_errors: int
+    new_skipped: int
+    published: Mapping[str, int]
 
 
 class PipelineStats:
@@ -82,8 +91,10 @@ class PipelineStats:
         self._clock = clock
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(
-            ("received", "processed", "dropped", "rejected", "idle", "errors"), 0
+            ("received", "processed", "dropped", "rejected", "idle", "inactive", "errors",
+             "skipped"), 0
         )
+        self._published: dict[str, int] = {}  # output topic -> messages
         # (monotonic time, latency s, {stage: s}) of recent processed frames
         self._recent: deque[tuple[float, float, Mapping[str, float]]] = deque(maxlen=_WINDOW)
         # Each reader (diagnostics, log line) measures its own period from its own mark.
@@ -95,6 +106,11 @@ class PipelineStats:
         with self._lock:
             self._counts[name] += n
             return self._counts[name]
+
+    def count_published(self, output: str, n: int = 1) -> None:
+        """Count ``n`` messages published on output ``output`` (a topic name)."""
+        with self._lock:
+            self._published[output] = self._published.get(output, 0) + n
 
     def record_processed(self, latency_s: float, stages_s: Mapping[str, float]) -> None:
         """Count one processed frame with its latency and per-stage times (seconds)."""
@@ -108,6 +124,7 @@ class PipelineStats:
             now = self._clock()
             since, before = self._marks.get(reader, self._start)
             counts = dict(self._counts)
+            published = dict(self._published)
             self._marks[reader] = (now, counts)
             recent = [(lat, st) for t, lat, st in self._recent if t > since]
         period = max(now - since, 1e-9)
@@ -127,6 +144,8 @@ class PipelineStats:
             period_s=period,
             new_rejected=counts["rejected"] - before["rejected"],
             new_errors=counts["errors"] - before["errors"],
+            new_skipped=counts["skipped"] - before["skipped"],
+            published=published,
         )
 
 
@@ -137,6 +156,9 @@ def report(snapshot: StatsSnapshot, node_name: str, device: str) -> DiagnosticRe
         level, state = ERROR, f"{snapshot.new_errors} frame(s) failed"
     elif snapshot.new_rejected:
         level, state = WARN, f"{snapshot.new_rejected} bad input message(s) rejected"
+    elif snapshot.new_skipped:
+        level, state = WARN, (f"{snapshot.new_skipped} output(s) skipped: their settings do "
+                              f"not fit the image")
     else:
         level, state = OK, "ok"
     values = [
@@ -149,8 +171,11 @@ def report(snapshot: StatsSnapshot, node_name: str, device: str) -> DiagnosticRe
         ("frames dropped", str(snapshot.dropped)),
         ("messages rejected", str(snapshot.rejected)),
         ("frames idle (no subscribers)", str(snapshot.idle)),
+        ("frames ignored (inactive)", str(snapshot.inactive)),
         ("frame errors", str(snapshot.errors)),
+        ("outputs skipped", str(snapshot.skipped)),
     ]
+    values += [(f"published {topic}", str(n)) for topic, n in sorted(snapshot.published.items())]
     values += [(f"{stage} (ms)", f"{ms:.1f}") for stage, ms in snapshot.stage_ms.items()]
     return DiagnosticReport(
         level=level,

@@ -10,7 +10,7 @@ names match). Byte payloads go in as one buffer copy, never element by element.
 from __future__ import annotations
 
 import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from depth_estimation_ros.encodings import (
     to_rgb8,
 )
 from depth_estimation_ros.pointcloud import CloudBuffer
+from depth_estimation_ros.standin import RangeReading, Scan, StaticTransform
 
 _LEVEL_NAMES = ("OK", "WARN", "ERROR", "STALE")
 MIN_SIDE = 2  # pixels; the estimator needs at least 2x2
@@ -48,6 +49,19 @@ def ros_byte_array(buffer: memoryview) -> array.array:
     return out
 
 
+def dds_float32_array(values: np.ndarray) -> np.ndarray:
+    """float32[] field value for DDS messages: the (N,) float32 array itself."""
+    return values
+
+
+def ros_float32_array(values: np.ndarray) -> array.array:
+    """float32[] field value for rclpy messages: ``array.array('f')``, one copy (rclpy's
+    setter rejects numpy scalars element by element, and takes an array.array as it is)."""
+    out = array.array("f")
+    out.frombytes(np.ascontiguousarray(values, dtype=np.float32).tobytes())
+    return out
+
+
 @dataclass(frozen=True)
 class MessageTypes:
     """The message classes a shell publishes and receives, plus its byte-field adapter."""
@@ -63,10 +77,20 @@ class MessageTypes:
     DiagnosticStatus: type
     KeyValue: type
     byte_array: Callable[[memoryview], Any] = dds_byte_array
+    # The stand-in sensors' types; None in a shell that does not publish them.
+    LaserScan: type | None = None
+    Range: type | None = None  # the distribution's layout (Jazzy has `variance`)
+    TFMessage: type | None = None
+    TransformStamped: type | None = None
+    Transform: type | None = None
+    Vector3: type | None = None
+    Quaternion: type | None = None
+    float32_array: Callable[[np.ndarray], Any] = dds_float32_array
 
     @classmethod
-    def dds(cls) -> MessageTypes:
-        """The ROS 2 types under their DDS names (``depth_estimation_ros.dds.messages``)."""
+    def dds(cls, distro: str | None = None) -> MessageTypes:
+        """The ROS 2 types under their DDS names (``depth_estimation_ros.dds.messages``);
+        ``Range`` in the layout of ``distro`` (default ``ROS_DISTRO``, else Jazzy)."""
         from depth_estimation_ros.dds import messages as m
 
         return cls(
@@ -74,6 +98,9 @@ class MessageTypes:
             PointCloud2=m.PointCloud2, PointField=m.PointField, Header=m.Header, Time=m.Time,
             DiagnosticArray=m.DiagnosticArray, DiagnosticStatus=m.DiagnosticStatus,
             KeyValue=m.KeyValue, byte_array=dds_byte_array,
+            LaserScan=m.LaserScan, Range=m.range_type(distro), TFMessage=m.TFMessage,
+            TransformStamped=m.TransformStamped, Transform=m.Transform, Vector3=m.Vector3,
+            Quaternion=m.Quaternion, float32_array=dds_float32_array,
         )
 
 
@@ -186,6 +213,76 @@ def depth_image_msg(
         step=width * 4,
         data=types.byte_array(memoryview(pixels.reshape(-1).view(np.uint8))),
     )
+
+
+def rgb_image_msg(
+    types: MessageTypes, rgb: np.ndarray, stamp: tuple[int, int], frame_id: str
+) -> Any:
+    """An ``rgb8`` ``sensor_msgs/Image`` from (H, W, 3) uint8."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"rgb must be a (H, W, 3) uint8 array, got {rgb.shape} {rgb.dtype}")
+    pixels = np.ascontiguousarray(rgb)
+    height, width = pixels.shape[:2]
+    return types.Image(
+        header=header_msg(types, stamp, frame_id),
+        height=height,
+        width=width,
+        encoding="rgb8",
+        is_bigendian=0,
+        step=width * 3,
+        data=types.byte_array(memoryview(pixels.reshape(-1))),
+    )
+
+
+def laser_scan_msg(
+    types: MessageTypes, scan: Scan, stamp: tuple[int, int], frame_id: str
+) -> Any:
+    """A ``sensor_msgs/LaserScan`` (no intensities) from a `Scan`."""
+    return types.LaserScan(
+        header=header_msg(types, stamp, frame_id),
+        angle_min=float(scan.angle_min),
+        angle_max=float(scan.angle_max),
+        angle_increment=float(scan.angle_increment),
+        time_increment=float(scan.time_increment),
+        scan_time=float(scan.scan_time),
+        range_min=float(scan.range_min),
+        range_max=float(scan.range_max),
+        ranges=types.float32_array(scan.ranges),
+    )
+
+
+def range_msg(
+    types: MessageTypes, reading: RangeReading, stamp: tuple[int, int], frame_id: str
+) -> Any:
+    """A ``sensor_msgs/Range`` from a `RangeReading`; Jazzy's ``variance`` keeps its
+    default 0 (unknown), and Humble's type has none."""
+    return types.Range(
+        header=header_msg(types, stamp, frame_id),
+        radiation_type=int(reading.radiation_type),
+        field_of_view=float(reading.field_of_view),
+        min_range=float(reading.min_range),
+        max_range=float(reading.max_range),
+        range=float(reading.range),
+    )
+
+
+def tf_message(
+    types: MessageTypes, transforms: Sequence[StaticTransform], stamp: tuple[int, int]
+) -> Any:
+    """A ``tf2_msgs/TFMessage`` holding ``transforms``, all stamped ``stamp``."""
+    return types.TFMessage(transforms=[
+        types.TransformStamped(
+            header=header_msg(types, stamp, t.parent),
+            child_frame_id=t.child,
+            transform=types.Transform(
+                translation=types.Vector3(x=float(t.translation[0]), y=float(t.translation[1]),
+                                          z=float(t.translation[2])),
+                rotation=types.Quaternion(x=float(t.rotation[0]), y=float(t.rotation[1]),
+                                          z=float(t.rotation[2]), w=float(t.rotation[3])),
+            ),
+        )
+        for t in transforms
+    ])
 
 
 def camera_info_msg(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,12 @@ DEFAULT_IMAGE_TOPIC = "camera/image_raw"
 DEPTH_IMAGE_TOPIC = "depth/image"
 DEPTH_CAMERA_INFO_TOPIC = "depth/camera_info"
 DEPTH_POINTS_TOPIC = "depth/points"
+DEPTH_SCAN_TOPIC = "depth/scan"
+# one sector; several: depth/range_<i> (ROS 2 name tokens must not start with a digit, so
+# not depth/range/<i>)
+DEPTH_RANGE_TOPIC = "depth/range"
+DEPTH_COLOR_TOPIC = "depth/image_color"
+TF_STATIC_TOPIC = "/tf_static"
 DIAGNOSTICS_TOPIC = "/diagnostics"
 
 ParamValue = bool | int | float | str
@@ -76,6 +83,8 @@ class ParamSpec:
 
 
 _RELIABILITY = ("best_effort", "reliable")
+_RADIATION = ("ultrasound", "infrared")
+_COLOR_MAPS = ("turbo", "viridis")  # visualize.BUILTIN_CMAPS
 _DURABILITY = ("volatile", "transient_local")
 
 PARAMETERS: tuple[ParamSpec, ...] = (
@@ -132,6 +141,59 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("max_range", float, 10.0,
               "Points farther than this (metres, along z) are NaN in the cloud.",
               min_value=0.0, max_value=1000.0),
+    ParamSpec("publish_scan", bool, False,
+              "Publish depth/scan (sensor_msgs/LaserScan, as depthimage_to_laserscan makes "
+              "it) from a band of rows of the depth image."),
+    ParamSpec("scan_height", int, 1,
+              "Rows in the scan's band; per column the nearest return in the band counts.",
+              min_value=1, max_value=4096),
+    ParamSpec("scan_offset", float, 0.5,
+              "Centre of the scan's band as a fraction of the image height (0 top row, 1 "
+              "bottom row).", min_value=0.0, max_value=1.0),
+    ParamSpec("scan_decimation", int, 1,
+              "Keep every N-th ray of the scan (one ray per image column at 1).",
+              min_value=1, max_value=64),
+    ParamSpec("scan_range_min", float, 0.45,
+              "Scan range_min (metres, in the scan plane); nearer returns read -inf.",
+              min_value=0.0, max_value=1000.0),
+    ParamSpec("scan_range_max", float, 10.0,
+              "Scan range_max (metres); farther returns read +inf.",
+              min_value=0.0, max_value=1000.0),
+    ParamSpec("scan_frame", str, "",
+              "Frame to stamp the scan with (x forward, z up), when the robot description "
+              "has one; empty publishes <optical frame>_scan on /tf_static and uses it."),
+    ParamSpec("publish_range", bool, False,
+              "Publish depth/range (sensor_msgs/Range; depth/range_<i> for several sectors): "
+              "an ultrasonic or infrared stand-in."),
+    ParamSpec("range_sectors", int, 1,
+              "Adjacent range cones across the view, centred on the optical axis; sector 0 "
+              "is the rightmost.", min_value=1, max_value=16),
+    ParamSpec("range_field_of_view", float, 0.5,
+              "Full opening angle of each range cone (radians).",
+              min_value=0.01, max_value=3.0),
+    ParamSpec("range_radiation_type", str, "ultrasound",
+              "Range radiation_type: ultrasound or infrared.", choices=_RADIATION),
+    ParamSpec("range_min", float, 0.2,
+              "Range min_range (metres); nearer readings are -inf.",
+              min_value=0.0, max_value=1000.0),
+    ParamSpec("range_max", float, 5.0,
+              "Range max_range (metres); farther readings are +inf.",
+              min_value=0.0, max_value=1000.0),
+    ParamSpec("range_percentile", float, 5.0,
+              "Percentile of the cone's distances reported as its range (a low one, not the "
+              "minimum: one bad pixel must not stop a robot).", min_value=0.0,
+              max_value=100.0),
+    ParamSpec("publish_color", bool, True,
+              "Publish depth/image_color (rgb8 colourised depth; computed only while "
+              "someone subscribes)."),
+    ParamSpec("color_min", float, 0.5,
+              "Depth (metres) at the near end of the colour map.",
+              min_value=0.0, max_value=1000.0),
+    ParamSpec("color_max", float, 10.0,
+              "Depth (metres) at the far end of the colour map.",
+              min_value=0.0, max_value=1000.0),
+    ParamSpec("color_map", str, "turbo",
+              "Colour map of depth/image_color: turbo or viridis.", choices=_COLOR_MAPS),
     ParamSpec("max_input_pixels", int, 4096 * 4096,
               "Input frames with more pixels than this are rejected.",
               min_value=1, max_value=1 << 28),
@@ -164,6 +226,7 @@ SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}
 LIVE_PARAMETERS: frozenset[str] = frozenset(s.name for s in PARAMETERS if not s.read_only)
 
 _DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+_FRAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_/.-]*")
 
 
 @dataclass(frozen=True)
@@ -187,6 +250,24 @@ class DepthNodeParams:
     pointcloud_decimation: int = 1
     min_range: float = 0.1
     max_range: float = 10.0
+    publish_scan: bool = False
+    scan_height: int = 1
+    scan_offset: float = 0.5
+    scan_decimation: int = 1
+    scan_range_min: float = 0.45
+    scan_range_max: float = 10.0
+    scan_frame: str = ""
+    publish_range: bool = False
+    range_sectors: int = 1
+    range_field_of_view: float = 0.5
+    range_radiation_type: str = "ultrasound"
+    range_min: float = 0.2
+    range_max: float = 5.0
+    range_percentile: float = 5.0
+    publish_color: bool = True
+    color_min: float = 0.5
+    color_max: float = 10.0
+    color_map: str = "turbo"
     max_input_pixels: int = 4096 * 4096
     input_qos_reliability: str = "best_effort"
     input_qos_durability: str = "volatile"
@@ -201,10 +282,25 @@ class DepthNodeParams:
         for spec in PARAMETERS:
             # Coerce int -> float where allowed; frozen, so go through object.__setattr__.
             object.__setattr__(self, spec.name, validate_value(spec, getattr(self, spec.name)))
-        if self.min_range >= self.max_range:
+        for low, high in (("min_range", "max_range"), ("scan_range_min", "scan_range_max"),
+                          ("range_min", "range_max"), ("color_min", "color_max")):
+            if getattr(self, low) >= getattr(self, high):
+                raise ParameterError(
+                    f"Parameter '{low}' ({getattr(self, low)} m) must be less than '{high}' "
+                    f"({getattr(self, high)} m)."
+                )
+        span = self.range_sectors * self.range_field_of_view
+        if span >= math.pi:
             raise ParameterError(
-                f"Parameter 'min_range' ({self.min_range} m) must be less than 'max_range' "
-                f"({self.max_range} m)."
+                f"Parameters 'range_sectors' x 'range_field_of_view' ({self.range_sectors} x "
+                f"{self.range_field_of_view} rad = {span:.3f} rad) must be less than pi: a "
+                f"camera sees less than half a turn (each image is checked against its own "
+                f"field of view too)."
+            )
+        if self.scan_frame and not _FRAME_PATTERN.fullmatch(self.scan_frame):
+            raise ParameterError(
+                f"Parameter 'scan_frame' {self.scan_frame!r} must be empty or a tf2 frame "
+                f"name (letters, digits, '_', '/', no spaces)."
             )
 
     @classmethod
@@ -351,6 +447,13 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+def range_topics(sectors: int) -> list[str]:
+    """Range topics: ``depth/range`` for one sector, ``depth/range_<i>`` for several."""
+    if sectors == 1:
+        return [DEPTH_RANGE_TOPIC]
+    return [f"{DEPTH_RANGE_TOPIC}_{i}" for i in range(sectors)]
 
 
 def camera_info_topic_for(image_topic: str) -> str:

@@ -12,27 +12,44 @@ Three layers, each usable on its own:
   `FramePipeline`, fills the output messages and publishes them; bad input is rejected with a
   counted log line; statistics go to ``/diagnostics``. The message classes and publishers
   come from the shell, so the same code serves ``sensor_msgs.msg`` and
-  ``depth_estimation_ros.dds.messages``.
+  ``depth_estimation_ros.dds.messages``. Besides depth, camera_info and the cloud it makes
+  the stand-in sensors (`standin`: laser scan, range sectors, their ``/tf_static`` frames)
+  and the colourised depth, each only while someone subscribes; lifecycle shells use
+  `DepthProcessor.activate` / `deactivate` / `release`.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
 from depth_estimation_ros import msgconv
+from depth_estimation_ros import params as cfg
 from depth_estimation_ros.camera import CameraInfoError, CameraIntrinsics
 from depth_estimation_ros.diagnostics import PipelineStats, report, summary
 from depth_estimation_ros.msgconv import InputError, MessageTypes
 from depth_estimation_ros.params import NODE_NAME, DepthNodeParams
 from depth_estimation_ros.pointcloud import CloudBuffer
+from depth_estimation_ros.standin import (
+    RADIATION_TYPES,
+    SCAN_FRAME_SUFFIX,
+    RangeConfig,
+    ScanConfig,
+    StandinError,
+    depth_to_ranges,
+    depth_to_scan,
+    range_frame_ids,
+    static_transforms,
+)
+from depth_estimation_ros.visualize import DepthColorizer
 
 if TYPE_CHECKING:  # torch is imported only where a model is loaded
     from depth_estimation_ros.estimator import DepthEstimator
@@ -269,13 +286,26 @@ class Logger(Protocol):
     def error(self, message: str) -> None: ...  # noqa: D102
 
 
+RangePublisherFactory = Callable[[int], Sequence[Publisher]]
+"""``factory(n)``: destroy the Range publishers it made before and return ``n`` new ones, on
+`params.range_topics` ``(n)`` (``depth/range`` for one sector, ``depth/range_<i>`` for
+several); ``factory(0)`` only destroys. The processor calls it when ``publish_range`` or
+``range_sectors`` changes, so the shell need not know the sector count."""
+
+
 @dataclass(frozen=True)
 class Outputs:
-    """The node's output publishers."""
+    """The node's output publishers; the stand-in sensors' are optional (None: not
+    published by this shell)."""
 
     depth: Publisher  # depth/image, sensor_msgs/Image 32FC1
     camera_info: Publisher  # depth/camera_info
     points: Publisher  # depth/points, sensor_msgs/PointCloud2
+    scan: Publisher | None = None  # depth/scan, sensor_msgs/LaserScan
+    color: Publisher | None = None  # depth/image_color, sensor_msgs/Image rgb8
+    # /tf_static, tf2_msgs/TFMessage: RELIABLE + TRANSIENT_LOCAL, depth 1 (as tf2 expects)
+    tf_static: Publisher | None = None
+    ranges: RangePublisherFactory | None = None  # depth/range[_<i>], sensor_msgs/Range
 
 
 @dataclass(frozen=True)
@@ -295,7 +325,17 @@ class DepthProcessor:
     """Message-level frame handling shared by the rclpy node and the DDS runtime.
 
     Callbacks (`on_image`, `on_compressed_image`, `on_camera_info`) return at once: frames go
-    to a `LatestFrameWorker`, and nothing is done while no output has a subscriber.
+    to a `LatestFrameWorker`, and nothing is done while no output has a subscriber. Every
+    output carries the input's stamp. The scan is stamped with ``scan_frame`` or
+    ``<frame>_scan``, each range sector with its own frame (`standin.range_frame_ids`); one
+    TFMessage with all of the node's static transforms goes to ``/tf_static`` when the
+    frame_id or the sector layout is first seen or changes. Settings that do not fit a
+    frame (a band taller than the image, sectors wider than its view) skip that output for
+    the frame with a counted, rate-limited log line; the other outputs go on.
+
+    Lifecycle: a processor starts active; `deactivate` makes it ignore (and count) inputs
+    and publish nothing until `activate`; `release` stops it for good and lets go of the
+    model (and its GPU memory).
 
     Args:
         estimator: The loaded model.
@@ -327,8 +367,16 @@ class DepthProcessor:
         self._node_name = node_name
         self._now = now
         self._camera: CameraIntrinsics | None = None
-        self._last_logged: tuple[str, float] = ("", -float("inf"))
+        self._last_logged: dict[str, float] = {}  # message -> monotonic time logged
         self._aspect_warned: set[tuple[int, int, int, int]] = set()
+        self._device = str(estimator.device)
+        self._active = True
+        self._range_pubs: Sequence[Publisher] = ()
+        self._range_lock = threading.Lock()
+        self._sync_range_publishers(params)
+        self._tf_key: tuple | None = None  # what the last /tf_static message described
+        self._last_scan_ns: int | None = None  # input stamp of the last scan published
+        self._colorizer: DepthColorizer | None = None
         self._worker: LatestFrameWorker[_Pending] = LatestFrameWorker(
             self._handle, self._on_error
         )
@@ -365,6 +413,9 @@ class DepthProcessor:
 
     def _submit(self, msg: Any, compressed: bool) -> None:
         self.stats.count("received")
+        if not self._active:
+            self.stats.count("inactive")
+            return
         if not self._has_subscribers():
             self.stats.count("idle")
             return
@@ -374,13 +425,23 @@ class DepthProcessor:
     def _has_subscribers(self) -> bool:
         o = self._outputs
         counts = [o.depth.get_subscription_count(), o.camera_info.get_subscription_count()]
-        if self.params.publish_pointcloud:
+        p = self.params
+        if p.publish_pointcloud:
             counts.append(o.points.get_subscription_count())
+        if p.publish_scan and o.scan is not None:
+            counts.append(o.scan.get_subscription_count())
+        if p.publish_color and o.color is not None:
+            counts.append(o.color.get_subscription_count())
+        if p.publish_range:
+            counts.extend(pub.get_subscription_count() for pub in self._range_pubs)
         return any(counts)
 
     # -- worker thread --------------------------------------------------------------------
 
     def _handle(self, pending: _Pending) -> None:
+        if not self._active:  # deactivated while this frame waited
+            self.stats.count("inactive")
+            return
         p = self.params
         t0 = time.perf_counter()
         try:
@@ -400,18 +461,123 @@ class DepthProcessor:
             Frame(rgb, stamp, frame_id, camera, pending.received), want_cloud
         )
         t2 = time.perf_counter()
+        if not self._active:
+            self.stats.count("inactive")
+            return
         types = self._types
+        count = self.stats.count_published
         if o.depth.get_subscription_count():
             o.depth.publish(msgconv.depth_image_msg(types, result.depth, stamp, frame_id))
+            count(cfg.DEPTH_IMAGE_TOPIC)
         if o.camera_info.get_subscription_count():
             o.camera_info.publish(
                 msgconv.camera_info_msg(types, result.intrinsics, stamp, frame_id)
             )
+            count(cfg.DEPTH_CAMERA_INFO_TOPIC)
         if result.cloud is not None:
             o.points.publish(msgconv.point_cloud_msg(types, result.cloud, stamp, frame_id))
+            count(cfg.DEPTH_POINTS_TOPIC)
         t3 = time.perf_counter()
         stages = {"decode": t1 - t0, **result.timings, "publish": t3 - t2}
+        stages.update(self._publish_standins(p, result))
         self.stats.record_processed(time.monotonic() - pending.received, stages)
+
+    # -- stand-in sensors and colour (worker thread) ---------------------------------------
+
+    def _publish_standins(self, p: DepthNodeParams, result: FrameResult) -> dict[str, float]:
+        """Scan, range sectors, colour image and /tf_static for one frame; returns the
+        seconds each computed output took (stage timings)."""
+        o, types = self._outputs, self._types
+        depth, camera = result.depth, result.intrinsics
+        stamp, frame_id = result.stamp, result.frame_id
+        count = self.stats.count_published
+        stages: dict[str, float] = {}
+        self._publish_tf_static(p, stamp, frame_id)
+        if p.publish_scan and o.scan is not None and o.scan.get_subscription_count():
+            t0 = time.perf_counter()
+            config = ScanConfig(p.scan_height, p.scan_offset, p.scan_decimation,
+                                p.scan_range_min, p.scan_range_max)
+            try:
+                scan = depth_to_scan(depth, camera, config, self._scan_time(stamp))
+            except StandinError as exc:
+                self._skip(cfg.DEPTH_SCAN_TOPIC, exc)
+            else:
+                scan_frame = p.scan_frame or frame_id + SCAN_FRAME_SUFFIX
+                o.scan.publish(msgconv.laser_scan_msg(types, scan, stamp, scan_frame))
+                count(cfg.DEPTH_SCAN_TOPIC)
+                stages["scan"] = time.perf_counter() - t0
+        pubs = self._range_pubs
+        wanted = [pub.get_subscription_count() > 0 for pub in pubs]
+        # a sector count changing under this frame: its publishers are for the new count
+        if p.publish_range and any(wanted) and len(pubs) == p.range_sectors:
+            t0 = time.perf_counter()
+            config = RangeConfig(p.range_sectors, p.range_field_of_view,
+                                 RADIATION_TYPES[p.range_radiation_type], p.range_min,
+                                 p.range_max, p.range_percentile)
+            try:
+                readings = depth_to_ranges(depth, camera, config)
+            except StandinError as exc:
+                self._skip(cfg.DEPTH_RANGE_TOPIC, exc)
+            else:
+                frames = range_frame_ids(frame_id, p.range_sectors)
+                for pub, want, reading, frame, topic in zip(
+                        pubs, wanted, readings, frames, cfg.range_topics(p.range_sectors),
+                        strict=True):
+                    if want:
+                        pub.publish(msgconv.range_msg(types, reading, stamp, frame))
+                        count(topic)
+                stages["ranges"] = time.perf_counter() - t0
+        if p.publish_color and o.color is not None and o.color.get_subscription_count():
+            t0 = time.perf_counter()
+            colorizer = self._colorizer
+            if colorizer is None or (colorizer.vmin, colorizer.vmax, colorizer.cmap) != (
+                    p.color_min, p.color_max, p.color_map):
+                colorizer = self._colorizer = DepthColorizer(p.color_min, p.color_max,
+                                                             p.color_map)
+            o.color.publish(msgconv.rgb_image_msg(types, colorizer(depth), stamp, frame_id))
+            count(cfg.DEPTH_COLOR_TOPIC)
+            stages["color"] = time.perf_counter() - t0
+        return stages
+
+    def _publish_tf_static(self, p: DepthNodeParams, stamp: Stamp, frame_id: str) -> None:
+        """One TFMessage with all our static transforms, when what they describe changed
+        (tf2: a static publisher's newest message holds all of its transforms)."""
+        pub = self._outputs.tf_static
+        if pub is None:
+            return
+        key = (frame_id, p.publish_scan, p.scan_frame, p.publish_range, p.range_sectors,
+               p.range_field_of_view)
+        if key == self._tf_key:
+            return
+        self._tf_key = key
+        transforms = static_transforms(frame_id, p.publish_scan, p.scan_frame, p.publish_range,
+                                       p.range_sectors, p.range_field_of_view)
+        if transforms:
+            pub.publish(msgconv.tf_message(self._types, transforms, stamp))
+            self.stats.count_published(cfg.TF_STATIC_TOPIC)
+
+    def _scan_time(self, stamp: Stamp) -> float:
+        """Seconds since the previous scan's input stamp (the measured scan period); 0 for
+        the first scan or when the stamps do not increase."""
+        ns = stamp[0] * 1_000_000_000 + stamp[1]
+        last, self._last_scan_ns = self._last_scan_ns, ns
+        return (ns - last) * 1e-9 if last is not None and ns > last else 0.0
+
+    def _skip(self, output: str, exc: StandinError) -> None:
+        n = self.stats.count("skipped")
+        text = f"Skipped {output} for this frame: {exc}"
+        if self._fresh(text):
+            self._log.warning(f"{text} ({n} outputs skipped so far)")
+
+    def _sync_range_publishers(self, params: DepthNodeParams) -> None:
+        """Have one Range publisher per sector while publish_range is on, none when off."""
+        factory = self._outputs.ranges
+        if factory is None:
+            return
+        wanted = params.range_sectors if params.publish_range else 0
+        with self._range_lock:
+            if len(self._range_pubs) != wanted:
+                self._range_pubs = tuple(factory(wanted))
 
     def _camera_for(self, width: int, height: int) -> CameraIntrinsics | None:
         """The camera_info intrinsics scaled to a ``width`` x ``height`` frame (as
@@ -450,13 +616,15 @@ class DepthProcessor:
             self._log.error(f"Depth pipeline failed on a frame ({n} so far): {text}")
 
     def _fresh(self, text: str) -> bool:
-        """Whether to log ``text``: not if it repeats the last logged one within
-        ``_REPEAT_S`` (the counters and diagnostics still count every occurrence)."""
-        last_text, last_time = self._last_logged
+        """Whether to log ``text``: not if the same text was logged within ``_REPEAT_S``
+        (the counters and diagnostics still count every occurrence)."""
         now = time.monotonic()
-        if text == last_text and now - last_time <= self._REPEAT_S:
+        if now - self._last_logged.get(text, -math.inf) <= self._REPEAT_S:
             return False
-        self._last_logged = (text, now)
+        if len(self._last_logged) > 64:  # forget old messages
+            self._last_logged = {k: t for k, t in self._last_logged.items()
+                                 if now - t <= self._REPEAT_S}
+        self._last_logged[text] = now
         return True
 
     # -- parameters, diagnostics, shutdown ------------------------------------------------
@@ -469,6 +637,7 @@ class DepthProcessor:
         """
         updated = self.params.with_changes(changes)
         self.pipeline.params = updated
+        self._sync_range_publishers(updated)
         changed = ", ".join(f"{k}={v!r}" for k, v in changes.items())
         self._log.info(f"Parameters updated: {changed}")
         return updated
@@ -476,7 +645,7 @@ class DepthProcessor:
     def diagnostics(self) -> Any:
         """A ``diagnostic_msgs/DiagnosticArray`` for the period since the last call."""
         snapshot = self.stats.snapshot("diagnostics")
-        status = report(snapshot, self._node_name, str(self.pipeline.estimator.device))
+        status = report(snapshot, self._node_name, self._device)
         return msgconv.diagnostic_array_msg(self._types, status, self._now())
 
     def log_status(self) -> None:
@@ -487,6 +656,42 @@ class DepthProcessor:
         """Wait until no frame is pending or in progress (for tests and shutdown)."""
         return self._worker.wait_idle(timeout)
 
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        """Whether frames are processed (see `activate` / `deactivate`)."""
+        return self._active
+
+    def activate(self) -> None:
+        """Start processing frames (a new processor is already active)."""
+        self._active = True
+
+    def deactivate(self, timeout: float = 5.0) -> None:
+        """Stop processing: inputs are ignored (counted as inactive) and nothing is
+        published; waits up to ``timeout`` s for the frame in progress to finish."""
+        self._active = False
+        self._worker.wait_idle(timeout)
+
     def close(self) -> None:
         """Stop the worker thread."""
         self._worker.stop()
+
+    def release(self) -> None:
+        """Stop for good and let go of the model and the Range publishers it asked the
+        shell for; on CUDA the cached GPU memory is returned (``torch.cuda.empty_cache``).
+        The shell must drop its own references to the estimator too."""
+        self._active = False
+        self.close()
+        if self._outputs.ranges is not None and self._range_pubs:
+            self._outputs.ranges(0)
+        self._range_pubs = ()
+        self._colorizer = None
+        estimator, self.pipeline.estimator = self.pipeline.estimator, None
+        on_cuda = estimator is not None and getattr(estimator.device, "type", "") == "cuda"
+        del estimator
+        gc.collect()  # the model's modules hold reference cycles
+        if on_cuda:
+            import torch
+
+            torch.cuda.empty_cache()

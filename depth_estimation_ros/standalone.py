@@ -28,8 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 from depth_estimation_ros import params as cfg
 from depth_estimation_ros.dds import messages as m
-from depth_estimation_ros.dds.qos import DEFAULT, QosProfile
-from depth_estimation_ros.dds.runtime import DdsNode, TopicNameError, ensure_cyclonedds_uri
+from depth_estimation_ros.dds.qos import DEFAULT, TRANSIENT_LOCAL, QosProfile
+from depth_estimation_ros.dds.runtime import (
+    DdsNode,
+    Publisher,
+    TopicNameError,
+    ensure_cyclonedds_uri,
+)
 from depth_estimation_ros.msgconv import MessageTypes
 from depth_estimation_ros.params import DepthNodeParams, ParameterError
 from depth_estimation_ros.pipeline import DepthProcessor, Outputs, build_estimator
@@ -161,18 +166,27 @@ class StandaloneDepthNode:
         node = self.node
         out_qos = _qos(params.output_qos_reliability, params.output_qos_durability,
                        params.output_qos_depth)
+        types = MessageTypes.dds()
+        self._remaps = remaps
+        self._out_qos = out_qos
+        self._range_type = types.Range
+        self._range_pubs: list[Publisher] = []
+
+        def publisher(msg_type: type, topic: str, qos: QosProfile = out_qos) -> Publisher:
+            return node.create_publisher(msg_type, remaps.get(topic, topic), qos)
+
         outputs = Outputs(
-            depth=node.create_publisher(
-                m.Image, remaps.get(cfg.DEPTH_IMAGE_TOPIC, cfg.DEPTH_IMAGE_TOPIC), out_qos),
-            camera_info=node.create_publisher(
-                m.CameraInfo,
-                remaps.get(cfg.DEPTH_CAMERA_INFO_TOPIC, cfg.DEPTH_CAMERA_INFO_TOPIC), out_qos),
-            points=node.create_publisher(
-                m.PointCloud2, remaps.get(cfg.DEPTH_POINTS_TOPIC, cfg.DEPTH_POINTS_TOPIC),
-                out_qos),
+            depth=publisher(m.Image, cfg.DEPTH_IMAGE_TOPIC),
+            camera_info=publisher(m.CameraInfo, cfg.DEPTH_CAMERA_INFO_TOPIC),
+            points=publisher(m.PointCloud2, cfg.DEPTH_POINTS_TOPIC),
+            scan=publisher(m.LaserScan, cfg.DEPTH_SCAN_TOPIC),
+            color=publisher(m.Image, cfg.DEPTH_COLOR_TOPIC),
+            tf_static=publisher(m.TFMessage, cfg.TF_STATIC_TOPIC, TRANSIENT_LOCAL),
+            ranges=self._range_publishers,
         )
+        self.outputs = outputs
         self.processor = DepthProcessor(
-            estimator, params, MessageTypes.dds(), outputs, logger, node_name)
+            estimator, params, types, outputs, logger, node_name)
         in_qos = _qos(params.input_qos_reliability, params.input_qos_durability,
                       params.input_qos_depth)
         image_topic, info_topic = cfg.input_topics(
@@ -201,6 +215,16 @@ class StandaloneDepthNode:
             f"Ready on DDS domain {node.domain_id}: {image_sub.topic_name} -> "
             f"{outputs.depth.topic_name}, {outputs.camera_info.topic_name}, "
             f"{outputs.points.topic_name} ({estimator.describe()})")
+
+    def _range_publishers(self, sectors: int) -> list[Publisher]:
+        """The `pipeline.RangePublisherFactory`: replace the Range publishers."""
+        for pub in self._range_pubs:
+            pub.destroy()
+        self._range_pubs = [
+            self.node.create_publisher(self._range_type, self._remaps.get(topic, topic),
+                                       self._out_qos)
+            for topic in (cfg.range_topics(sectors) if sectors else [])]
+        return self._range_pubs
 
     def publish_diagnostics(self) -> None:
         """Publish one DiagnosticArray on /diagnostics."""

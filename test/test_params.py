@@ -63,6 +63,18 @@ def test_declarations_are_complete() -> None:
         ({"max_range": float("nan")}, "'max_range' must be a number"),
         ({"input_qos_reliability": "sometimes"}, "'best_effort', 'reliable'"),
         ({"no_such_param": 1}, "Unknown parameter(s) no_such_param"),
+        ({"scan_height": 0}, "'scan_height' must be an integer in [1, 4096]"),
+        ({"scan_offset": 1.5}, "'scan_offset' must be a number in [0.0, 1.0]"),
+        ({"scan_range_min": 12.0}, "'scan_range_min' (12.0 m) must be less than "
+                                   "'scan_range_max'"),
+        ({"range_min": 6.0}, "'range_min' (6.0 m) must be less than 'range_max'"),
+        ({"color_min": 10.0}, "'color_min' (10.0 m) must be less than 'color_max'"),
+        ({"range_sectors": 7}, "x 'range_field_of_view' (7 x 0.5 rad = 3.500 rad) must be "
+                               "less than pi"),
+        ({"range_sectors": 17}, "'range_sectors' must be an integer in [1, 16]"),
+        ({"range_radiation_type": "sonar"}, "one of 'ultrasound', 'infrared'"),
+        ({"color_map": "jet"}, "one of 'turbo', 'viridis'"),
+        ({"scan_frame": "base scan"}, "'scan_frame' 'base scan' must be empty or a tf2 frame"),
     ],
 )
 def test_invalid_values_are_rejected_with_a_clear_message(values: dict, fragment: str) -> None:
@@ -91,6 +103,15 @@ def test_live_changes_apply_and_read_only_changes_are_rejected() -> None:
     assert params.with_changes({"device": "auto"}) == params
     with pytest.raises(ParameterError, match="less than 'max_range'"):
         params.with_changes({"min_range": 20.0})
+
+
+def test_stand_in_sensor_parameters_are_all_live() -> None:
+    names = {s.name for s in PARAMETERS
+             if s.name.startswith(("publish_", "scan_", "range_", "color_"))}
+    assert len(names) == 19 and names <= LIVE_PARAMETERS  # 18 + publish_pointcloud
+    params = DepthNodeParams().with_changes({"range_sectors": 3, "range_field_of_view": 0.3,
+                                             "publish_scan": True, "scan_frame": "base_scan"})
+    assert (params.range_sectors, params.scan_frame) == (3, "base_scan")
 
 
 def test_params_file_sections_match_node_names(tmp_path: Path) -> None:

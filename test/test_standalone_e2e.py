@@ -27,7 +27,7 @@ from cyclonedds._clayer import ddspy_write
 
 from depth_estimation_ros.camera import CameraIntrinsics
 from depth_estimation_ros.dds import messages as m
-from depth_estimation_ros.dds.qos import SENSOR_DATA, QosProfile
+from depth_estimation_ros.dds.qos import SENSOR_DATA, TRANSIENT_LOCAL, QosProfile
 from depth_estimation_ros.dds.runtime import DdsNode, ensure_cyclonedds_uri
 from depth_estimation_ros.encodings import encode_compressed, encode_image
 from depth_estimation_ros.model import PreprocessConfig
@@ -130,6 +130,9 @@ def nodes(compact_checkpoint: Path, tmp_path_factory) -> Iterator[dict[str, Node
         "bad_input": base + ["-p", "max_input_pixels:=1000000", "-p", "log_period:=1.0"],
         "no_weights": ["-p", "checkpoint:=/nonexistent/depth_model.pt", "-p", "device:=cpu"],
         "bad_param": base + ["-p", "pointcloud_decimation:=0"],
+        "standin": base + ["-p", "publish_scan:=true", "-p", "publish_range:=true",
+                           "-p", "range_sectors:=3", "-p", "range_field_of_view:=0.3",
+                           "-p", "publish_pointcloud:=false"],
     }
     procs = {name: NodeProcess(args, _DOMAIN_BASE + i)
              for i, (name, args) in enumerate(configs.items())}
@@ -462,3 +465,51 @@ def test_bad_parameter_exits_with_the_reason(nodes) -> None:
     assert node.wait_exit() == 2
     node.wait_for(re.escape("Parameter 'pointcloud_decimation' must be an integer in [1, 16], "
                             "got 0."))
+
+
+def test_stand_in_sensors_arrive_with_the_camera_stamp(nodes, peers) -> None:
+    node = nodes["standin"]
+    node.wait_for(r"Ready on DDS domain")
+    peer = peers(node.domain)
+    outputs = [("scan", m.LaserScan, "/depth/scan"), ("color", m.Image, "/depth/image_color"),
+               *((f"range{i}", m.range_type(), f"/depth/range_{i}") for i in range(3))]
+    for key, msg_type, topic in outputs:
+        peer.received[key] = []
+        peer.node.create_subscription(msg_type, topic, peer._keep(key), RELIABLE)
+    camera = CameraIntrinsics(60.0, 60.0, 31.5, 23.5, W, H)
+    info = m.CameraInfo(header=_header(0), **camera.to_camera_info_fields())
+    counter = iter(range(3000, 4000))
+
+    def publish() -> None:
+        peer.info.publish(info)
+        peer.image.publish(_image(_rgb(5), next(counter), 42))
+
+    scan = peer.wait("scan", lambda msg: True, publish=publish)
+    stamp = _stamp(scan)
+    assert stamp[1] == 42 and scan.header.frame_id == FRAME_ID + "_scan"
+    # a scan of about 2.5 m (the untrained model) with NaN where the crop leaves no depth
+    ranges = np.asarray(scan.ranges)
+    assert len(ranges) == W and np.isfinite(ranges).sum() > W // 2
+    assert ((ranges[np.isfinite(ranges)] > 0.45) & (ranges[np.isfinite(ranges)] < 10)).all()
+    depth = peer.wait("image", lambda msg: _stamp(msg) == stamp)
+    color = peer.wait("color", lambda msg: _stamp(msg) == stamp)
+    assert (color.encoding, color.width, color.height) == ("rgb8", depth.width, depth.height)
+    for i in range(3):
+        reading = peer.wait(f"range{i}", lambda msg: _stamp(msg) == stamp)
+        assert reading.header.frame_id == f"{FRAME_ID}_range_{i}"
+        assert 0.2 < reading.range < 5.0 and reading.radiation_type == 0
+    # a /tf_static reader joining now still gets the node's one message (transient local)
+    late = DdsNode("e2e_tf_listener", domain_id=node.domain)
+    try:
+        got: list = []
+        late.create_subscription(m.TFMessage, "/tf_static", got.append, TRANSIENT_LOCAL)
+        assert late.spin(until=lambda: bool(got), timeout=10.0)
+        children = [t.child_frame_id for t in got[0].transforms]
+        assert children == [FRAME_ID + "_scan", *(f"{FRAME_ID}_range_{i}" for i in range(3))]
+        assert all(t.header.frame_id == FRAME_ID for t in got[0].transforms)
+        assert all(t.header.stamp.nanosec == 42 for t in got[0].transforms)  # a camera stamp
+    finally:
+        late.destroy()
+    values = peer.diag_values(lambda v: int(v.get("published depth/scan", "0")) > 0)
+    assert int(values["published depth/range_2"]) > 0
+    assert node.stop() == 0

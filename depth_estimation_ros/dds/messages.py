@@ -46,14 +46,23 @@ __all__ = [
     "Header",
     "Image",
     "KeyValue",
+    "LaserScan",
     "MESSAGE_TYPES",
     "PayloadEncoder",
     "GRAPH_TYPES",
     "graph_types",
+    "range_type",
     "PointCloud2",
     "PointField",
+    "Quaternion",
+    "Range",
+    "RangeHumble",
     "RegionOfInterest",
+    "TFMessage",
     "Time",
+    "Transform",
+    "TransformStamped",
+    "Vector3",
     "as_bytes_like",
     "ros_type_name",
     "type_hash",
@@ -85,6 +94,21 @@ TYPE_HASHES: dict[str, str] = {
         "RIHS01_b0e3e692ea2d54a8af2f4ef1930e81556a2db55216b771f8a7d2724ed47bf0e4",
     "diagnostic_msgs/msg/DiagnosticArray":
         "RIHS01_5a8a36efb05fb25070fa0fb3810290c0e6cd4862b54a8fb975a1ee8dc55a333e",
+    "sensor_msgs/msg/LaserScan":
+        "RIHS01_64c191398013af96509d518dac71d5164f9382553fce5c1f8cca5be7924bd828",
+    # Jazzy's Range (with ``float32 variance``); Humble's is `HUMBLE_RANGE_HASH`
+    "sensor_msgs/msg/Range":
+        "RIHS01_b42b62562e93cbfe9d42b82fe5994dfa3d63d7d5c90a317981703f7388adff3a",
+    "geometry_msgs/msg/Vector3":
+        "RIHS01_cc12fe83e4c02719f1ce8070bfd14aecd40f75a96696a67a2a1f37f7dbb0765d",
+    "geometry_msgs/msg/Quaternion":
+        "RIHS01_8a765f66778c8ff7c8ab94afcc590a2ed5325a1d9a076ffff38fbce36f458684",
+    "geometry_msgs/msg/Transform":
+        "RIHS01_beb83fbe698636351461f6f35d1abb20010c43d55374d81bd041f1ba2581fddc",
+    "geometry_msgs/msg/TransformStamped":
+        "RIHS01_0a241f87d04668d94099cbb5ba11691d5ad32c2f29682e4eb5653424bd275206",
+    "tf2_msgs/msg/TFMessage":
+        "RIHS01_e369d0f05a23ae52508854b66f6aa0437f3449d652e8cbf22d5abe85d020f087",
     # the ROS graph (Iron and later; Humble sends no type hashes and ignores these)
     "rmw_dds_common/msg/Gid":
         "RIHS01_a8e2f2bd4b156011c7ed7618c1db625ac341c2dc3ff09b8dd107f33f20dcec07",
@@ -93,6 +117,10 @@ TYPE_HASHES: dict[str, str] = {
     "rmw_dds_common/msg/ParticipantEntitiesInfo":
         "RIHS01_e725f4a506958c79f95dd693b965722c57b19cd18e7eff984f49561b93dc985d",
 }
+
+# Humble's Range (no ``variance``). Humble endpoints send no type hashes; kept for the record
+# and for a Humble peer that logs it.
+HUMBLE_RANGE_HASH = "RIHS01_9430b1915b94d4268ff903679e8ecd09b6a67d331bd028738ec1eeb592891ebd"
 
 
 def as_bytes_like(value: Any) -> bytes | bytearray | memoryview:
@@ -148,6 +176,33 @@ class _OctetSequenceMachine(BytesMachine):
 
     def serialize(self, buffer, value, *args, **kwargs):  # noqa: ANN001, D102
         super().serialize(buffer, as_bytes_like(value), *args, **kwargs)
+
+
+class _FloatSequenceMachine(PlainCdrV2SequenceOfPrimitiveMachine):
+    """``sequence<float32>`` that also takes a numpy array (the stock machine tests the
+    value's truth, which numpy refuses); decodes to a list, as the stock one does."""
+
+    def serialize(self, buffer, value, *args, **kwargs):  # noqa: ANN001, D102
+        if isinstance(value, np.ndarray):
+            value = value.reshape(-1).tolist()  # C floats -> Python floats in one call
+        super().serialize(buffer, value, *args, **kwargs)
+
+
+def _use_float_arrays(cls: type, *names: str) -> None:
+    """Let the ``sequence[float32]`` fields ``names`` of ``cls`` take numpy arrays."""
+    idl = cls.__idl__
+    idl.populate()
+    for machine in (idl.v1_machine, idl.v2_machine):
+        for name in names:
+            current = machine.members_machines[name]
+            if type(current) is not PlainCdrV2SequenceOfPrimitiveMachine:
+                raise RuntimeError(
+                    f"cyclonedds built a {type(current).__name__} for {cls.__name__}.{name}; "
+                    "expected PlainCdrV2SequenceOfPrimitiveMachine (is cyclonedds still 11.0.1?)"
+                )
+            replacement = _FloatSequenceMachine(t.float32)
+            replacement.max_length = current.max_length
+            machine.members_machines[name] = replacement
 
 
 def _use_fast_bytes(cls: type, *names: str) -> None:
@@ -362,6 +417,119 @@ class DiagnosticArray(IdlStruct, typename="diagnostic_msgs.msg.dds_.DiagnosticAr
 
 
 # ---------------------------------------------------------------------------------------
+# sensor_msgs: the stand-in sensors (LaserScan, Range)
+
+
+@dataclass
+@final
+class LaserScan(IdlStruct, typename="sensor_msgs.msg.dds_.LaserScan_"):
+    """``sensor_msgs/msg/LaserScan``: angles (rad) about the frame's z axis, x forward;
+    ``ranges`` in metres (REP 117: NaN no measurement, +Inf nothing within ``range_max``,
+    -Inf closer than ``range_min``). Sequences take lists or float32 numpy arrays."""
+
+    header: Header = field(default_factory=Header)
+    angle_min: t.float32 = 0.0
+    angle_max: t.float32 = 0.0
+    angle_increment: t.float32 = 0.0
+    time_increment: t.float32 = 0.0
+    scan_time: t.float32 = 0.0
+    range_min: t.float32 = 0.0
+    range_max: t.float32 = 0.0
+    ranges: t.sequence[t.float32] = field(default_factory=list)
+    intensities: t.sequence[t.float32] = field(default_factory=list)
+
+
+def _range_class(with_variance: bool, suffix: str) -> type:
+    """``sensor_msgs/msg/Range`` as Jazzy (``variance`` last) or Humble (no ``variance``)
+    declares it; both share the DDS type name."""
+
+    @dataclass
+    @final
+    class Range(IdlStruct, typename="sensor_msgs.msg.dds_.Range_"):
+        """``sensor_msgs/msg/Range``: one cone along the frame's x axis; ``range`` in metres
+        (+Inf no detection within ``max_range``, -Inf too close to quantify)."""
+
+        header: Header = field(default_factory=Header)
+        radiation_type: t.uint8 = 0
+        field_of_view: t.float32 = 0.0
+        min_range: t.float32 = 0.0
+        max_range: t.float32 = 0.0
+        range: t.float32 = 0.0
+        if with_variance:
+            variance: t.float32 = 0.0  # 0 = unknown
+
+    Range.__name__ = Range.__qualname__ = "Range" + suffix
+    Range.ULTRASOUND, Range.INFRARED = 0, 1  # .msg constants, set after: not IDL members
+    return Range
+
+
+Range = _range_class(True, "")
+RangeHumble = _range_class(False, "Humble")
+
+
+def range_type(distro: str | None = None) -> type:
+    """The ``Range`` class of a ROS 2 distribution: Humble's lacks ``variance``.
+
+    Args:
+        distro: e.g. ``"humble"``, ``"jazzy"``; default ``ROS_DISTRO`` from the environment,
+            else the Jazzy layout.
+    """
+    return RangeHumble if _is_humble_or_older(distro) else Range
+
+
+# ---------------------------------------------------------------------------------------
+# geometry_msgs, tf2_msgs: static transforms on /tf_static
+
+
+@dataclass
+@final
+class Vector3(IdlStruct, typename="geometry_msgs.msg.dds_.Vector3_"):
+    """``geometry_msgs/msg/Vector3`` (metres, for a translation)."""
+
+    x: float = 0.0
+    y: float = 0.0
+    z: float = 0.0
+
+
+@dataclass
+@final
+class Quaternion(IdlStruct, typename="geometry_msgs.msg.dds_.Quaternion_"):
+    """``geometry_msgs/msg/Quaternion`` (x, y, z, w); identity by default, as in the .msg."""
+
+    x: float = 0.0
+    y: float = 0.0
+    z: float = 0.0
+    w: float = 1.0
+
+
+@dataclass
+@final
+class Transform(IdlStruct, typename="geometry_msgs.msg.dds_.Transform_"):
+    """``geometry_msgs/msg/Transform``: the child frame's pose in the parent frame."""
+
+    translation: Vector3 = field(default_factory=Vector3)
+    rotation: Quaternion = field(default_factory=Quaternion)
+
+
+@dataclass
+@final
+class TransformStamped(IdlStruct, typename="geometry_msgs.msg.dds_.TransformStamped_"):
+    """``geometry_msgs/msg/TransformStamped``: ``header.frame_id`` is the parent."""
+
+    header: Header = field(default_factory=Header)
+    child_frame_id: str = ""
+    transform: Transform = field(default_factory=Transform)
+
+
+@dataclass
+@final
+class TFMessage(IdlStruct, typename="tf2_msgs.msg.dds_.TFMessage_"):
+    """``tf2_msgs/msg/TFMessage``: what /tf and /tf_static carry."""
+
+    transforms: t.sequence[TransformStamped] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------
 # rmw_dds_common: the ROS graph (``ros_discovery_info``, what ``ros2 node list`` reads)
 #
 # A GID is the 16-byte DDS GUID of a participant, reader or writer. Iron and later declare it
@@ -421,15 +589,21 @@ def graph_types(distro: str | None = None) -> tuple[type, type, type]:
         distro: e.g. ``"humble"``, ``"jazzy"``; default ``ROS_DISTRO`` from the environment,
             else Iron-and-later layouts. Foxy, Galactic and Humble use 24-byte GIDs.
     """
+    return GRAPH_TYPES["humble" if _is_humble_or_older(distro) else "iron"]
+
+
+def _is_humble_or_older(distro: str | None) -> bool:
+    """Whether ``distro`` (default ``ROS_DISTRO``, else Jazzy) is Humble or older."""
     import os
 
     name = (distro if distro is not None else os.environ.get("ROS_DISTRO", "")).strip().lower()
-    return GRAPH_TYPES["humble" if name in ("foxy", "galactic", "humble") else "iron"]
+    return name in ("foxy", "galactic", "humble")
 
 
 MESSAGE_TYPES: tuple[type, ...] = (
     Time, Header, Image, CompressedImage, RegionOfInterest, CameraInfo, PointField,
-    PointCloud2, KeyValue, DiagnosticStatus, DiagnosticArray,
+    PointCloud2, KeyValue, DiagnosticStatus, DiagnosticArray, LaserScan, Range, Vector3,
+    Quaternion, Transform, TransformStamped, TFMessage,
 )
 
 for _cls, _ros_name in zip(
@@ -440,10 +614,15 @@ for _cls, _ros_name in zip(
         "sensor_msgs/msg/CameraInfo", "sensor_msgs/msg/PointField",
         "sensor_msgs/msg/PointCloud2", "diagnostic_msgs/msg/KeyValue",
         "diagnostic_msgs/msg/DiagnosticStatus", "diagnostic_msgs/msg/DiagnosticArray",
+        "sensor_msgs/msg/LaserScan", "sensor_msgs/msg/Range", "geometry_msgs/msg/Vector3",
+        "geometry_msgs/msg/Quaternion", "geometry_msgs/msg/Transform",
+        "geometry_msgs/msg/TransformStamped", "tf2_msgs/msg/TFMessage",
     ),
     strict=True,
 ):
     _register(_cls, _ros_name)
+RangeHumble.__ros_type__ = "sensor_msgs/msg/Range"
+RangeHumble.__ros_typehash__ = HUMBLE_RANGE_HASH
 
 for _cls, _ros_name in (
     (Gid, "rmw_dds_common/msg/Gid"), (GidHumble, "rmw_dds_common/msg/Gid"),
@@ -457,6 +636,7 @@ for _cls, _ros_name in (
 _use_fast_bytes(Image, "data")
 _use_fast_bytes(CompressedImage, "data")
 _use_fast_bytes(PointCloud2, "data")
+_use_float_arrays(LaserScan, "ranges", "intensities")
 
 
 # Bytes each type's CDR carries after its ``data`` payload: PointCloud2's ``is_dense``
@@ -561,4 +741,5 @@ def ros_type_name(msg_type: type) -> str:
 
 def type_hash(msg_type: type) -> str:
     """RIHS01 type hash string of a message class (``"RIHS01_<64 hex>"``)."""
-    return TYPE_HASHES[ros_type_name(msg_type)]
+    ros_type_name(msg_type)  # TypeError for a class that is not ours
+    return msg_type.__ros_typehash__

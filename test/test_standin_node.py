@@ -1,0 +1,278 @@
+"""The stand-in sensors through the DDS-native node in this process: a `StandaloneDepthNode`
+with a real (untrained) model publishes on real DDS sockets (loopback) to subscribers on a
+second participant. Frames go straight to the processor's callback; the separate-process
+path is in test_standalone_e2e.py."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from depth_estimation_ros.camera import CameraIntrinsics
+from depth_estimation_ros.dds import messages as m
+from depth_estimation_ros.dds.qos import TRANSIENT_LOCAL, QosProfile
+from depth_estimation_ros.dds.runtime import DdsNode, ensure_cyclonedds_uri
+from depth_estimation_ros.encodings import encode_image
+from depth_estimation_ros.estimator import DepthEstimator
+from depth_estimation_ros.params import DepthNodeParams
+from depth_estimation_ros.standalone import StandaloneDepthNode
+from depth_estimation_ros.standin import (
+    RangeConfig,
+    ScanConfig,
+    depth_to_ranges,
+    depth_to_scan,
+)
+
+torch.set_num_threads(1)
+W, H = 64, 48
+CAMERA = CameraIntrinsics(60.0, 60.0, 31.5, 23.5, W, H)
+FRAME = "standin_camera_optical_frame"
+RELIABLE = QosProfile(reliability="reliable", durability="volatile", depth=20)
+DOMAIN = 190 + os.getpid() % 40  # apart from test_standalone_e2e's domains
+TOPICS = {
+    "depth": (m.Image, "/depth/image"),
+    "info": (m.CameraInfo, "/depth/camera_info"),
+    "scan": (m.LaserScan, "/depth/scan"),
+    "color": (m.Image, "/depth/image_color"),
+    "range": (m.range_type(), "/depth/range"),
+    **{f"range{i}": (m.range_type(), f"/depth/range_{i}") for i in range(3)},
+}
+
+
+@pytest.fixture(scope="module")
+def estimator(compact_checkpoint: Path) -> DepthEstimator:
+    return DepthEstimator(compact_checkpoint, "cpu")
+
+
+class Listener:
+    """Subscribers to the node's outputs on their own participant."""
+
+    def __init__(self) -> None:
+        self.node = DdsNode("standin_listener", domain_id=DOMAIN)
+        self.got: dict[str, list] = {key: [] for key in [*TOPICS, "tf"]}
+        self._cond = threading.Condition()
+        for key, (msg_type, topic) in TOPICS.items():
+            self.node.create_subscription(msg_type, topic, self._keep(key), RELIABLE)
+
+    def subscribe_tf_static(self) -> None:
+        self.node.create_subscription(m.TFMessage, "/tf_static", self._keep("tf"),
+                                      TRANSIENT_LOCAL)
+
+    def _keep(self, key: str) -> Callable[[Any], None]:
+        def callback(msg: Any) -> None:
+            with self._cond:
+                self.got[key].append(msg)
+                self._cond.notify_all()
+        return callback
+
+    def wait(self, key: str, predicate: Callable[[Any], bool] = lambda msg: True,
+             timeout: float = 15.0) -> Any:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [msg for msg in self.got[key] if predicate(msg)]
+                if found:
+                    return found[-1]
+                if time.monotonic() > deadline:
+                    pytest.fail(f"no {key} message within {timeout} s "
+                                f"({len(self.got[key])} others)")
+                self._cond.wait(0.05)
+
+
+@pytest.fixture
+def graph(estimator, monkeypatch) -> Iterator[Callable[..., tuple[StandaloneDepthNode, Listener]]]:
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(DOMAIN))
+    ensure_cyclonedds_uri()
+    made: list = []
+
+    def make(**values: Any) -> tuple[StandaloneDepthNode, Listener]:
+        params = DepthNodeParams.from_values({"device": "cpu", "log_period": 0.0, **values})
+        node = StandaloneDepthNode(estimator, params, logging.getLogger("standin_test"))
+        listener = Listener()
+        made.extend([listener, node])
+        for pub in (node.outputs.depth, node.outputs.scan):
+            assert pub.wait_for_subscriptions(1, 10.0)
+        return node, listener
+
+    yield make
+    for thing in made:
+        (thing.node.destroy if isinstance(thing, Listener) else thing.close)()
+
+
+def _image(sec: int, nanosec: int = 0) -> m.Image:
+    rgb = np.random.default_rng(sec).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    data, step = encode_image(rgb, "rgb8")
+    return m.Image(header=m.Header(stamp=m.Time(sec=sec, nanosec=nanosec), frame_id=FRAME),
+                   height=H, width=W, encoding="rgb8", is_bigendian=0, step=step, data=data)
+
+
+def _send(node: StandaloneDepthNode, sec: int, nanosec: int = 0) -> tuple[int, int]:
+    node.processor.on_image(_image(sec, nanosec))
+    assert node.processor.wait_idle(20.0)
+    return sec, nanosec
+
+
+def _stamp(msg: Any) -> tuple[int, int]:
+    return msg.header.stamp.sec, msg.header.stamp.nanosec
+
+
+def _depth(msg: m.Image) -> np.ndarray:
+    return np.frombuffer(msg.data, "<f4").reshape(msg.height, msg.width)
+
+
+def _info(node: StandaloneDepthNode) -> None:
+    node.processor.on_camera_info(m.CameraInfo(header=m.Header(frame_id=FRAME),
+                                               **CAMERA.to_camera_info_fields()))
+
+
+def test_outputs_carry_the_input_stamp_their_frames_and_the_same_geometry(graph) -> None:
+    node, listener = graph(publish_scan=True, scan_height=5, publish_range=True,
+                           range_sectors=3, range_field_of_view=0.3,
+                           range_radiation_type="infrared", range_min=0.3, range_max=8.0)
+    _info(node)
+    _send(node, 100, 5)
+    stamp = _send(node, 100, 250_000_000)
+    depth_msg = listener.wait("depth", lambda msg: _stamp(msg) == stamp)
+    scan = listener.wait("scan", lambda msg: _stamp(msg) == stamp)
+    color = listener.wait("color", lambda msg: _stamp(msg) == stamp)
+    ranges = [listener.wait(f"range{i}", lambda msg: _stamp(msg) == stamp) for i in range(3)]
+    depth = _depth(depth_msg)
+    assert np.isfinite(depth).any()
+
+    # the scan: in <frame>_scan, the measured frame period, the core's conversion
+    assert scan.header.frame_id == FRAME + "_scan"
+    assert scan.scan_time == pytest.approx(0.249999995, abs=1e-6)
+    assert scan.time_increment == 0.0
+    assert (scan.range_min, scan.range_max) == pytest.approx((0.45, 10.0))
+    expected = depth_to_scan(depth, CAMERA, ScanConfig(height=5))
+    np.testing.assert_array_equal(np.asarray(scan.ranges, np.float32), expected.ranges)
+    assert scan.angle_min == pytest.approx(expected.angle_min)
+    assert list(scan.intensities) == []
+    # the sectors: right to left, their own frames, infrared, the core's readings
+    readings = depth_to_ranges(depth, CAMERA, RangeConfig(3, 0.3, 1, 0.3, 8.0, 5.0))
+    for i, (msg, reading) in enumerate(zip(ranges, readings, strict=True)):
+        assert msg.header.frame_id == f"{FRAME}_range_{i}"
+        assert msg.radiation_type == 1
+        assert (msg.min_range, msg.max_range) == pytest.approx((0.3, 8.0))
+        assert msg.field_of_view == pytest.approx(0.3)
+        assert msg.range == pytest.approx(reading.range, rel=1e-6)
+    assert listener.got["range"] == []  # one topic per sector when there are several
+    # colour: rgb8, same size and frame as the depth, NaN black
+    assert (color.encoding, color.width, color.height, color.step) == ("rgb8", W, H, W * 3)
+    assert color.header.frame_id == FRAME
+    rgb = np.frombuffer(color.data, np.uint8).reshape(H, W, 3)
+    assert (rgb[np.isnan(depth)] == 0).all() and (rgb[np.isfinite(depth)].max(axis=1) > 0).all()
+
+    # /tf_static, joined late: transient local still hands over the one message
+    listener.subscribe_tf_static()
+    tf = listener.wait("tf")
+    assert [t.child_frame_id for t in tf.transforms] == [
+        FRAME + "_scan", *(f"{FRAME}_range_{i}" for i in range(3))]
+    assert {t.header.frame_id for t in tf.transforms} == {FRAME}
+    assert _stamp(tf.transforms[0]) == (100, 5)  # the first frame that knew the layout
+    q = tf.transforms[0].transform.rotation
+    assert (q.x, q.y, q.z, q.w) == (0.5, -0.5, 0.5, 0.5)
+
+    values = {kv.key: kv.value for kv in node.processor.diagnostics().status[0].values}
+    assert values["published depth/scan"] == "2"
+    assert values["published depth/range_2"] == "2"
+    assert values["published /tf_static"] == "1"  # once: nothing about it changed
+
+
+def test_live_changes_take_effect_on_the_next_frame(graph) -> None:
+    node, listener = graph(publish_scan=True, publish_range=True)
+    _info(node)
+    listener.subscribe_tf_static()
+    first = _send(node, 10)
+    assert len(listener.wait("scan", lambda msg: _stamp(msg) == first).ranges) == W
+    listener.wait("range", lambda msg: _stamp(msg) == first)
+    node.processor.set_parameters({"scan_decimation": 4, "scan_frame": "base_scan",
+                                   "range_sectors": 2, "range_field_of_view": 0.4,
+                                   "color_map": "viridis", "color_max": 3.0})
+    pubs = node.processor._range_pubs
+    assert [p.topic_name for p in pubs] == ["/depth/range_0", "/depth/range_1"]
+    for pub in pubs:
+        assert pub.wait_for_subscriptions(1, 10.0)
+    second = _send(node, 11)
+    scan = listener.wait("scan", lambda msg: _stamp(msg) == second)
+    assert (len(scan.ranges), scan.header.frame_id) == (16, "base_scan")
+    assert scan.scan_time == pytest.approx(1.0)
+    for i in range(2):
+        msg = listener.wait(f"range{i}", lambda msg: _stamp(msg) == second)
+        assert msg.header.frame_id == f"{FRAME}_range_{i}"
+    # the new layout replaces the old on /tf_static: no scan transform (base_scan is the
+    # robot's), two sectors
+    tf = listener.wait("tf", lambda msg: _stamp(msg.transforms[0]) == second)
+    assert [t.child_frame_id for t in tf.transforms] == [f"{FRAME}_range_0",
+                                                         f"{FRAME}_range_1"]
+    color = listener.wait("color", lambda msg: _stamp(msg) == second)
+    assert color.encoding == "rgb8"
+    # turning ranges off removes their publishers
+    node.processor.set_parameters({"publish_range": False})
+    assert node.processor._range_pubs == ()
+
+
+def test_settings_that_do_not_fit_the_image_skip_only_that_output(graph, caplog) -> None:
+    node, listener = graph(publish_scan=True, scan_height=48, publish_range=True,
+                           range_sectors=2, range_field_of_view=0.3)
+    _info(node)
+    node.processor.set_parameters({"scan_height": 49, "range_field_of_view": 0.6})
+    with caplog.at_level(logging.WARNING, "standin_test"):
+        stamps = [_send(node, 20 + i) for i in range(3)]
+    for stamp in stamps:
+        listener.wait("depth", lambda msg, s=stamp: _stamp(msg) == s)
+        listener.wait("color", lambda msg, s=stamp: _stamp(msg) == s)
+    assert listener.got["scan"] == [] and listener.got["range0"] == []
+    warnings = [r.getMessage() for r in caplog.records]
+    scan_lines = [w for w in warnings if "Skipped depth/scan" in w]
+    range_lines = [w for w in warnings if "Skipped depth/range" in w]
+    assert len(scan_lines) == 1 and len(range_lines) == 1  # rate-limited
+    assert "'scan_height' (49 rows) must be at most the depth image height (48 rows)" in \
+        scan_lines[0]
+    assert "'range_sectors' x 'range_field_of_view' (2 x 0.600 rad)" in range_lines[0]
+    snapshot = node.processor.stats.snapshot("test")
+    assert snapshot.skipped == 6 and snapshot.errors == 0
+    # fixed live: the scan comes back on the next frame
+    node.processor.set_parameters({"scan_height": 48})
+    stamp = _send(node, 30)
+    listener.wait("scan", lambda msg: _stamp(msg) == stamp)
+
+
+def test_deactivated_processor_ignores_frames_and_release_frees_the_model(
+        graph, compact_checkpoint) -> None:
+    node, listener = graph(publish_scan=True)
+    _send(node, 40)
+    listener.wait("scan", lambda msg: _stamp(msg) == (40, 0))
+    processor = node.processor
+    processor.deactivate()
+    assert not processor.active
+    for sec in (41, 42):
+        _send(node, sec)
+    time.sleep(0.5)  # anything published would have arrived by now
+    assert all(_stamp(msg)[0] < 41 for msg in listener.got["scan"] + listener.got["depth"])
+    assert processor.stats.snapshot("test").inactive == 2
+    processor.activate()
+    listener.wait("scan", lambda msg: _stamp(msg) == _send(node, 43))
+
+    # release: the processor keeps no reference to the model
+    own = DepthEstimator(compact_checkpoint, "cpu")
+    params = DepthNodeParams.from_values({"device": "cpu", "log_period": 0.0})
+    other = StandaloneDepthNode(own, params, logging.getLogger("standin_test"))
+    ref = weakref.ref(own)
+    del own
+    other.processor.release()
+    gc.collect()
+    assert ref() is None
+    assert other.processor.diagnostics().status[0].hardware_id == "cpu"
+    other.close()
