@@ -58,11 +58,11 @@ class DepthEstimationLifecycleNode(LifecycleNode):
         except STARTUP_ERRORS as exc:
             self.get_logger().error(f"Configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
-        outputs = make_outputs(self._create_publisher, params)
+        outputs = make_outputs(self._create_publisher, self._destroy_publisher, params)
         processor = DepthProcessor(
             estimator, params, ROS_TYPES, outputs, self.get_logger(), self.get_name(),
             now=lambda: self.get_clock().now().seconds_nanoseconds())
-        processor.deactivate()  # until on_activate
+        processor.deactivate()  # a new processor is active: not until on_activate
         self._processor = processor
         self._subscriptions_in = subscribe_inputs(self, params, processor)
         diagnostics = self._create_publisher(DiagnosticArray, cfg.DIAGNOSTICS_TOPIC, 10)
@@ -83,9 +83,8 @@ class DepthEstimationLifecycleNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop processing: frames are ignored and nothing is published."""
-        self._processor.deactivate()
+        self._processor.deactivate()  # waits for the frame in progress (not published)
         self._active = False
-        self._processor.wait_idle(5.0)  # the frame in progress, if any, is not published
         self.get_logger().info("Inactive: frames are ignored")
         return super().on_deactivate(state)
 
@@ -114,6 +113,10 @@ class DepthEstimationLifecycleNode(LifecycleNode):
         self._publishers_out.append(publisher)
         return publisher
 
+    def _destroy_publisher(self, publisher: Any) -> None:
+        self._publishers_out.remove(publisher)
+        self.destroy_lifecycle_publisher(publisher)
+
     def _teardown(self) -> None:
         self._active = False
         for timer in self._timers:
@@ -122,12 +125,10 @@ class DepthEstimationLifecycleNode(LifecycleNode):
             self.destroy_subscription(subscription)
         self._timers, self._subscriptions_in = [], []
         if self._processor is not None:
-            self._processor.close()
-            self._processor.release_model()
+            self._processor.release()  # stops the worker, frees the model and GPU memory
             self._processor = None
-        for publisher in self._publishers_out:
-            self.destroy_lifecycle_publisher(publisher)
-        self._publishers_out = []
+        for publisher in list(self._publishers_out):
+            self._destroy_publisher(publisher)
 
     def destroy_node(self) -> None:
         """Free the model, then destroy the ROS entities."""

@@ -2,7 +2,7 @@
 
 Subscribes ``image`` (or ``<image>/compressed``) and ``camera_info``; publishes
 ``depth/image``, ``depth/camera_info``, ``depth/points``, ``depth/scan``, ``depth/range``
-(or ``depth/range/<i>``), ``depth/image_color``, ``/tf_static`` and ``/diagnostics``.
+(or ``depth/range_<i>``), ``depth/image_color``, ``/tf_static`` and ``/diagnostics``.
 Decoding, inference, message filling and statistics live in the ROS-free core; what this
 node shares with ``depth_estimation_lifecycle_node`` is in `rclpy_shell`.
 """
@@ -41,7 +41,7 @@ class DepthEstimationNode(Node):
         estimator = build_estimator(params)
         self.get_logger().info(f"Model: {estimator.describe()}")
 
-        outputs = make_outputs(self.create_publisher, params)
+        outputs = make_outputs(self.create_publisher, self.destroy_publisher, params)
         self._processor = DepthProcessor(
             estimator, params, ROS_TYPES, outputs, self.get_logger(), self.get_name(),
             now=lambda: self.get_clock().now().seconds_nanoseconds())

@@ -40,7 +40,7 @@ from tf2_msgs.msg import TFMessage
 
 from depth_estimation_ros import params as cfg
 from depth_estimation_ros.checkpoint import CheckpointError
-from depth_estimation_ros.msgconv import MessageTypes, ros_byte_array
+from depth_estimation_ros.msgconv import MessageTypes, ros_byte_array, ros_float32_array
 from depth_estimation_ros.params import DepthNodeParams, ParameterError, ParamSpec
 from depth_estimation_ros.pipeline import DepthProcessor, Outputs
 
@@ -50,7 +50,7 @@ ROS_TYPES = MessageTypes(
     DiagnosticArray=DiagnosticArray, DiagnosticStatus=DiagnosticStatus, KeyValue=KeyValue,
     LaserScan=LaserScan, Range=Range, TFMessage=TFMessage, TransformStamped=TransformStamped,
     Transform=Transform, Vector3=Vector3, Quaternion=Quaternion,
-    byte_array=ros_byte_array,
+    byte_array=ros_byte_array, float32_array=ros_float32_array,
 )
 
 # What tf2's static listener asks for (tf2_ros.StaticTransformBroadcaster offers the same).
@@ -119,9 +119,11 @@ def read_parameters(node: Node) -> DepthNodeParams:
         {spec.name: node.get_parameter(spec.name).value for spec in cfg.PARAMETERS})
 
 
-def make_outputs(create: Callable[..., Any], params: DepthNodeParams) -> Outputs:
-    """The output publishers, made with ``create(msg_type, topic, qos)`` (a node's
-    ``create_publisher`` or ``create_lifecycle_publisher``)."""
+def make_outputs(create: Callable[..., Any], destroy: Callable[[Any], Any],
+                 params: DepthNodeParams) -> Outputs:
+    """The output publishers, made with ``create(msg_type, topic, qos)`` and destroyed with
+    ``destroy(publisher)`` (a node's ``create_publisher`` / ``destroy_publisher``, or their
+    lifecycle versions)."""
     out_qos = qos_profile(params.output_qos_reliability, params.output_qos_durability,
                           params.output_qos_depth)
     return Outputs(
@@ -131,8 +133,25 @@ def make_outputs(create: Callable[..., Any], params: DepthNodeParams) -> Outputs
         scan=create(LaserScan, cfg.DEPTH_SCAN_TOPIC, out_qos),
         color=create(Image, cfg.DEPTH_COLOR_TOPIC, out_qos),
         tf_static=create(TFMessage, cfg.TF_STATIC_TOPIC, TF_STATIC_QOS),
-        range_publisher=lambda topic: create(Range, topic, out_qos),
+        ranges=RangePublishers(create, destroy, out_qos),
     )
+
+
+class RangePublishers:
+    """The processor's Range publisher factory: ``self(n)`` destroys the ones made before
+    and returns ``n`` new ones on ``params.range_topics(n)`` (the sector count is live)."""
+
+    def __init__(self, create: Callable[..., Any], destroy: Callable[[Any], Any],
+                 qos: QoSProfile) -> None:
+        self._create, self._destroy, self._qos = create, destroy, qos
+        self._made: list[Any] = []
+
+    def __call__(self, sectors: int) -> list[Any]:
+        for publisher in self._made:
+            self._destroy(publisher)
+        topics = cfg.range_topics(sectors) if sectors > 0 else []
+        self._made = [self._create(Range, topic, self._qos) for topic in topics]
+        return self._made
 
 
 def subscribe_inputs(node: Node, params: DepthNodeParams, processor: DepthProcessor) -> list:

@@ -238,8 +238,8 @@ def test_rviz_shows_depth_cloud_scan_ranges_in_the_camera_frame(launch_tree) -> 
     assert ("rviz_default_plugins/PointCloud2", "/depth/points") in displays
     assert ("rviz_default_plugins/LaserScan", "/" + cfg.DEPTH_SCAN_TOPIC) in displays
     assert ("rviz_default_plugins/Image", "/" + cfg.DEPTH_COLOR_TOPIC) in displays
-    # one sector: depth/range; a three-sector ring: depth/range/0..2
-    for topic in ("/depth/range", "/depth/range/0", "/depth/range/1", "/depth/range/2"):
+    # one sector: depth/range; a three-sector ring: depth/range_0..2
+    for topic in ["/" + t for t in cfg.range_topics(1) + cfg.range_topics(3)]:
         assert ("rviz_default_plugins/Range", topic) in displays
     cloud = next(d for d in manager["Displays"]
                  if d["Class"] == "rviz_default_plugins/PointCloud2")

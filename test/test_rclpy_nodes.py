@@ -212,7 +212,15 @@ def test_live_scan_parameters_apply_on_the_next_frame(make_graph, node_class: ty
     assert g.feed_until(lambda: any(len(s.ranges) == WIDTH // 4 and s.header.stamp.sec
                                     >= 1000 + sent for s in g.received["scan"]), timeout=30.0)
 
+    # outside the declared range: rclpy's descriptor check names the parameter and the range
     bad = g.node.set_parameters([Parameter("scan_offset", value=1.5)])[0]
     assert not bad.successful
-    assert "scan_offset" in bad.reason and bad.reason.endswith(".")
+    assert "scan_offset" in bad.reason and "Max: 1.0" in bad.reason
+    # in range but inconsistent with another parameter: the core's sentence
+    bad = g.node.set_parameters([Parameter("scan_range_min", value=20.0)])[0]
+    assert not bad.successful
+    assert bad.reason == ("Parameter 'scan_range_min' (20.0 m) must be less than "
+                          "'scan_range_max' (10.0 m).")
     assert g.node.get_parameter("scan_offset").value == 0.3  # unchanged, node running
+    assert g.node.get_parameter("scan_range_min").value == 0.45
+    assert g.feed_until(lambda: len(g.received["scan"]) > 3, timeout=30.0)
