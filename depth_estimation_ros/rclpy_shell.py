@@ -7,6 +7,7 @@ transitions); decoding, inference and message filling live in the ROS-free core.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -249,6 +250,9 @@ def spin(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
         get_logger(cfg.NODE_NAME).fatal(str(exc))
         return 1
     finally:
+        # Ctrl+C in a terminal reaches the node and ros2 launch, which forwards another
+        # SIGINT: that one must not cut the clean-up (worker, model release) short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
