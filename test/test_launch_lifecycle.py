@@ -19,6 +19,14 @@ try:
     import launch_testing
     import launch_testing.actions
     import launch_testing.asserts
+except ImportError as exc:  # no launch_testing: no launch_testing pytest plugin either
+    pytest.skip(f"ROS 2 launch test skipped: {exc.name} is not installed (needs a ROS 2 "
+                f"install with launch_testing and rclpy)", allow_module_level=True)
+
+# From here on launch_testing's plugin is loaded: it imports every test module while
+# collecting the directory, so a module-level skip would skip every test in it; what is
+# missing skips this launch test through a mark instead.
+try:
     import rclpy
     from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
     from launch.actions import IncludeLaunchDescription
@@ -28,16 +36,14 @@ try:
 
     from launch import LaunchDescription
 except ImportError as exc:
-    pytest.skip(
-        f"ROS 2 launch test skipped: {exc.name} is not installed (needs a ROS 2 install with "
-        f"launch_testing and rclpy)", allow_module_level=True)
-
-try:
-    SHARE = get_package_share_directory("depth_estimation_ros")
-except PackageNotFoundError:
-    pytest.skip("ROS 2 launch test skipped: depth_estimation_ros is not installed in the "
-                "sourced workspace (colcon build, then source install/setup.bash)",
-                allow_module_level=True)
+    _MISSING = f"{exc.name} is not installed"
+else:
+    try:
+        SHARE = get_package_share_directory("depth_estimation_ros")
+        _MISSING = None
+    except PackageNotFoundError:
+        _MISSING = ("depth_estimation_ros is not installed in the sourced workspace (colcon "
+                    "build, then source install/setup.bash)")
 
 from conftest import make_compact_checkpoint  # noqa: E402
 
@@ -47,6 +53,7 @@ WIDTH, HEIGHT = 64, 48
 
 
 @pytest.mark.launch_test
+@pytest.mark.skipif(_MISSING is not None, reason=f"ROS 2 launch test skipped: {_MISSING}")
 def generate_test_description():
     """The packaged launch file, lifecycle node with autostart, small untrained weights."""
     checkpoint = make_compact_checkpoint(Path(tempfile.mkdtemp()) / "compact.pt")
