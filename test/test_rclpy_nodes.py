@@ -26,7 +26,7 @@ try:
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
     from rclpy.qos import QoSProfile, qos_profile_sensor_data
-    from sensor_msgs.msg import Image, LaserScan
+    from sensor_msgs.msg import Image, LaserScan, Range
     from tf2_msgs.msg import TFMessage
 
     from depth_estimation_ros.lifecycle_node import DepthEstimationLifecycleNode
@@ -49,22 +49,24 @@ IMAGE_TOPIC = "/rclpy_test/image_raw"
 class Graph:
     """The node under test, a test node and an executor spinning both on a thread."""
 
-    def __init__(self, node_class: type, checkpoint: Path, **overrides) -> None:
+    def __init__(self, node_class: type, weights: Path, **overrides) -> None:
         self.context = rclpy.Context()
         # a domain of our own: other ROS processes on this machine must not feed our topics
         rclpy.init(context=self.context, domain_id=int(time.time_ns() // 1000 % 200) + 20)
-        values = {"checkpoint": str(checkpoint), "device": "cpu", "use_camera_info": False,
+        values = {"checkpoint": str(weights), "device": "cpu", "use_camera_info": False,
                   "publish_pointcloud": False, "publish_scan": True, **overrides}
         self.node = node_class(
             context=self.context,
             parameter_overrides=[Parameter(k, value=v) for k, v in values.items()],
             cli_args=["--ros-args", "-r", f"image:={IMAGE_TOPIC}"])
         self.test = rclpy.create_node("rclpy_nodes_test", context=self.context)
-        self.received: dict[str, list] = {"depth": [], "scan": [], "tf": []}
+        self.received: dict[str, list] = {"depth": [], "scan": [], "tf": [], "range": []}
         reliable = QoSProfile(depth=10)
         self.test.create_subscription(Image, "/depth/image", self.received["depth"].append,
                                       reliable)
         self.test.create_subscription(LaserScan, "/depth/scan", self.received["scan"].append,
+                                      reliable)
+        self.test.create_subscription(Range, "/depth/range", self.received["range"].append,
                                       reliable)
         self.test.create_subscription(TFMessage, "/tf_static", self.received["tf"].append,
                                       TF_STATIC_QOS)
@@ -233,3 +235,9 @@ def test_live_scan_parameters_apply_on_the_next_frame(make_graph, lifecycle: boo
     assert g.node.get_parameter("scan_offset").value == 0.3  # unchanged, node running
     assert g.node.get_parameter("scan_range_min").value == 0.45
     assert g.feed_until(lambda: len(g.received["scan"]) > 3, timeout=30.0)
+
+    # switched on live: the Range publisher made now (while active) publishes
+    assert not g.received["range"]
+    assert g.node.set_parameters([Parameter("publish_range", value=True)])[0].successful
+    assert g.feed_until(lambda: g.received["range"], timeout=30.0)
+    assert g.received["range"][0].header.frame_id == f"{FRAME_ID}_range"
