@@ -125,7 +125,7 @@ def test_package_xml_names_every_ros_package_imported() -> None:
     assert needed <= depends, needed - depends
     assert MESSAGE_PACKAGES <= depends, MESSAGE_PACKAGES - depends
     tests = {e.text for e in package if e.tag == "test_depend"}
-    assert {"launch_testing", "launch_testing_ros", "python3-pytest"} <= tests
+    assert {"launch_testing", "python3-pytest"} <= tests
 
 
 @pytest.mark.skipif(importlib.util.find_spec("rclpy") is not None, reason="rclpy installed")
