@@ -35,6 +35,13 @@ per-point ``struct.pack`` loop over the same cloud, the DDS encoding of the clou
 cyclonedds' stock ``serialize``, and with ``--ablation`` each optimisation against the plain
 fp32 eager path in the same run.
 
+The stand-in sensors are timed on the host on a rendered 640×480 room (exact depth, 5 % NaN
+holes), cached geometry warm, each stage the core call plus its message (DDS classes):
+``scan`` (``standin.depth_to_scan``, one ray per column), ``ranges`` (three sectors,
+``standin.depth_to_ranges``), ``color`` (``visualize.DepthColorizer``, rgb8) and
+``standins`` (all three in a row, what the node adds per frame with all of them
+subscribed); ``--standins-only`` runs just these.
+
 Untrained weights are fine for timing: each variant is built from ``ModelConfig.preset`` in
 memory, unless ``--checkpoint`` (or, for ``compact``, the shipped checkpoint) is given.
 """
@@ -84,6 +91,15 @@ from depth_estimation_ros.pointcloud import (
     pack_cloud,
 )
 from depth_estimation_ros.preprocessing import normalize, resize_and_crop
+from depth_estimation_ros.standin import (
+    RADIATION_TYPES,
+    RangeConfig,
+    ScanConfig,
+    depth_to_ranges,
+    depth_to_scan,
+)
+from depth_estimation_ros.synthetic import render_scene
+from depth_estimation_ros.visualize import DepthColorizer
 
 _LOG = logging.getLogger(__name__)
 
@@ -656,6 +672,45 @@ def ablate(variant: str, device: torch.device, *, iterations: int, warmup: int,
 
 
 # ------------------------------------------------------------------------------ report
+def measure_standins(iterations: int = 200, warmup: int = 10,
+                     params: DepthNodeParams | None = None, sectors: int = 3
+                     ) -> dict[str, Any]:
+    """p50/p99 of the stand-in sensors and the colour view on a 640×480 depth image."""
+    params = params or DepthNodeParams()
+    frame = render_scene(7, WIDTH, HEIGHT)
+    depth = frame.depth.copy()  # (H, W) float32 metres
+    depth[np.random.default_rng(0).random(depth.shape) < 0.05] = np.nan
+    camera = frame.intrinsics
+    types = msgconv.MessageTypes.dds()
+    stamp = (1, 0)
+    scan_cfg = ScanConfig(params.scan_height, params.scan_offset, params.scan_decimation,
+                          params.scan_range_min, params.scan_range_max)
+    range_cfg = RangeConfig(sectors, min(params.range_field_of_view, 0.3),
+                            RADIATION_TYPES[params.range_radiation_type], params.range_min,
+                            params.range_max, params.range_percentile)
+    colorize = DepthColorizer(params.color_min, params.color_max, params.color_map)
+
+    def scan() -> Any:
+        return msgconv.laser_scan_msg(types, depth_to_scan(depth, camera, scan_cfg, 0.033),
+                                      stamp, _FRAME_ID + "_scan")
+
+    def ranges() -> Any:
+        return [msgconv.range_msg(types, r, stamp, _FRAME_ID)
+                for r in depth_to_ranges(depth, camera, range_cfg)]
+
+    def color() -> Any:
+        return msgconv.rgb_image_msg(types, colorize(depth), stamp, _FRAME_ID)
+
+    def standins() -> Any:
+        return scan(), ranges(), color()
+
+    fns = {"scan": scan, "ranges": ranges, "color": color, "standins": standins}
+    return {"width": WIDTH, "height": HEIGHT, "sectors": sectors,
+            "field_of_view": range_cfg.field_of_view, "scan_height": scan_cfg.height,
+            **{name: summarize(seconds) for name, seconds in
+               _interleaved(fns, iterations, warmup, lambda: None).items()}}
+
+
 def cpu_model_name() -> str:
     """The CPU's model name as ``lscpu`` shows it (from /proc/cpuinfo), or the platform's."""
     try:
@@ -742,6 +797,14 @@ def markdown(report: dict[str, Any]) -> str:
                   f"subscriber process over loopback, {write['qos']}, p50 / p99 ms: "
                   f"{_fmt(write['publish'])} ({write['in_place_writes']} of "
                   f"{write['publish']['n'] + 3} encoded in place)"]
+    stand = report.get("standins")
+    if stand:
+        lines += ["", f"Stand-in sensors on a {stand['width']}×{stand['height']} depth image "
+                  f"(host, {stand['sectors']} range sectors of {stand['field_of_view']} rad, "
+                  f"scan band {stand['scan_height']} row(s)), p50 / p99 ms:", "",
+                  "| scan | ranges | color | all three |", "|---|---|---|---|",
+                  "| " + " | ".join(_fmt(stand[k]) for k in ("scan", "ranges", "color",
+                                                             "standins")) + " |"]
     rows = report.get("ablation")
     if rows:
         lines += ["", "Ablation (cumulative), p50 / p99 ms:", "",
@@ -795,6 +858,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the pack_cloud vs struct.pack and the DDS encoding comparisons")
     p.add_argument("--dds-write", action="store_true",
                    help="also time the DDS write of a cloud to a subscriber process (loopback)")
+    p.add_argument("--standins-only", action="store_true",
+                   help="time only the scan, range sectors and colour image (host)")
     p.add_argument("--json", default=None, metavar="OUT", help="write the full report here")
     p.add_argument("--markdown", default=None, metavar="OUT", help="write the tables here")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -831,7 +896,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "decimation": params.pointcloud_decimation, "min_range": params.min_range,
         "max_range": params.max_range, "argv": list(sys.argv[1:] if argv is None else argv)}}
     started = time.time()
-    if not args.ablation_only:
+    report["standins"] = measure_standins(max(args.iterations, 100), args.warmup, params)
+    if not args.ablation_only and not args.standins_only:
         report["results"] = [
             benchmark_config(v, d, iterations=args.iterations, warmup=args.warmup,
                              batch=args.batch, checkpoint=args.checkpoint,
@@ -839,7 +905,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              compile_mode=args.compile_mode, bfloat16=args.bf16,
                              params=params)
             for v in variants for d in resolved]
-    if not args.no_packing:
+    if not args.no_packing and not args.standins_only:
         report["packing"] = compare_packing(colour=params.pointcloud_color)
         report["encoding"] = compare_encoding(colour=params.pointcloud_color)
     if args.dds_write:

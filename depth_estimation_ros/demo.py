@@ -4,11 +4,12 @@
         [--device auto] [--checkpoint PATH]
 
 Starts the synthetic camera (`depth_estimation_ros.synthetic_camera`), the DDS-native depth node
-(`depth_estimation_ros.standalone`, point clouds on) and the recorder
-(`depth_estimation_ros.record`) as separate processes speaking ROS 2's wire protocol on
-loopback, streams their output with a prefix each, and stops everything once the recorder
-has its frames. No ROS and no GPU needed. Leaves colourised depth PNGs, PLY clouds and a JSON
-summary in ``--out``.
+(`depth_estimation_ros.standalone`, point clouds, the laser scan and three range sectors on)
+and the recorder (`depth_estimation_ros.record`) as separate processes speaking ROS 2's wire
+protocol on loopback, streams their output with a prefix each, and stops everything once the
+recorder has its frames. The recorder's lines show the rate beside the scan's nearest
+obstacle and each sector's range. No ROS and no GPU needed. Leaves colourised depth PNGs,
+PLY clouds and a JSON summary in ``--out``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from pathlib import Path
 
 from depth_estimation_ros.checkpoint import CheckpointError, resolve_checkpoint_path
 from depth_estimation_ros.dds.runtime import loopback_config_path
+from depth_estimation_ros.params import range_topics
+
+SECTORS = 3
+SECTOR_FOV = 0.35  # rad: three fit the synthetic camera's 1.1 rad horizontal view
 
 
 def _pump(name: str, proc: subprocess.Popen, lines: list[str]) -> None:
@@ -89,10 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     logs: dict[str, list[str]] = {}
     node = _start("node", "depth_estimation_ros.standalone",
                   ["-p", "publish_pointcloud:=true", "-p", "pointcloud_color:=true",
+                   "-p", "publish_scan:=true", "-p", "publish_range:=true",
+                   "-p", f"range_sectors:={SECTORS}", "-p", f"range_field_of_view:={SECTOR_FOV}",
                    "-p", f"device:={args.device}", "-p", f"checkpoint:={checkpoint}"], env, logs)
     record = _start("record", "depth_estimation_ros.record",
                     ["--out", str(out), "--count", str(args.frames),
-                     "--save-every", str(args.save_every), "--json", str(out / "summary.json")],
+                     "--save-every", str(args.save_every), "--json", str(out / "summary.json"),
+                     "--scan-topic", "/depth/scan",
+                     "--range-topics", ",".join(f"/{t}" for t in range_topics(SECTORS))],
                     env, logs)
     time.sleep(1.0)  # let node and recorder join before the first frame
     camera = _start("camera", "depth_estimation_ros.synthetic_camera",
@@ -129,6 +138,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{image.get('frame_id')!r}) at {summary.get('rate_hz', 0):.1f} Hz, camera-to-depth "
               f"latency p50 {lat.get('p50', float('nan')):.0f} ms, p95 "
               f"{lat.get('p95', float('nan')):.0f} ms; {summary.get('clouds', 0)} point clouds")
+        nearest = summary.get("scan_nearest")
+        ranges = summary.get("ranges_m", {})
+        print(f"demo: {summary.get('scans', 0)} scans, nearest obstacle "
+              + (f"{nearest['range_m']:.2f} m at {round(nearest['bearing_deg']) or 0:+d} deg "
+                 f"(left +)"
+                 if nearest else "none")
+              + "; range sectors right to left: "
+              + ", ".join(f"{t.rsplit('/', 1)[-1]} {v if isinstance(v, str) else f'{v:.2f}'} m"
+                          for t, v in ranges.items()))
         files = summary.get("saved_png", []) + summary.get("saved_ply", [])
         print(f"demo: wrote {', '.join(files)} and summary.json to {out}")
     elif code == 0:

@@ -506,27 +506,28 @@ class DepthProcessor:
                 o.scan.publish(msgconv.laser_scan_msg(types, scan, stamp, scan_frame))
                 count(cfg.DEPTH_SCAN_TOPIC)
                 stages["scan"] = time.perf_counter() - t0
-        pubs = self._range_pubs
-        wanted = [pub.get_subscription_count() > 0 for pub in pubs]
-        # a sector count changing under this frame: its publishers are for the new count
-        if p.publish_range and any(wanted) and len(pubs) == p.range_sectors:
-            t0 = time.perf_counter()
-            config = RangeConfig(p.range_sectors, p.range_field_of_view,
-                                 RADIATION_TYPES[p.range_radiation_type], p.range_min,
-                                 p.range_max, p.range_percentile)
-            try:
-                readings = depth_to_ranges(depth, camera, config)
-            except StandinError as exc:
-                self._skip(cfg.DEPTH_RANGE_TOPIC, exc)
-            else:
-                frames = range_frame_ids(frame_id, p.range_sectors)
-                for pub, want, reading, frame, topic in zip(
-                        pubs, wanted, readings, frames, cfg.range_topics(p.range_sectors),
-                        strict=True):
-                    if want:
-                        pub.publish(msgconv.range_msg(types, reading, stamp, frame))
-                        count(topic)
-                stages["ranges"] = time.perf_counter() - t0
+        with self._range_lock:  # a live sector change must not destroy them mid-publish
+            pubs = self._range_pubs
+            wanted = [pub.get_subscription_count() > 0 for pub in pubs]
+            # publishers for another sector count: the change came after this frame's params
+            if p.publish_range and any(wanted) and len(pubs) == p.range_sectors:
+                t0 = time.perf_counter()
+                config = RangeConfig(p.range_sectors, p.range_field_of_view,
+                                     RADIATION_TYPES[p.range_radiation_type], p.range_min,
+                                     p.range_max, p.range_percentile)
+                try:
+                    readings = depth_to_ranges(depth, camera, config)
+                except StandinError as exc:
+                    self._skip(cfg.DEPTH_RANGE_TOPIC, exc)
+                else:
+                    frames = range_frame_ids(frame_id, p.range_sectors)
+                    for pub, want, reading, frame, topic in zip(
+                            pubs, wanted, readings, frames, cfg.range_topics(p.range_sectors),
+                            strict=True):
+                        if want:
+                            pub.publish(msgconv.range_msg(types, reading, stamp, frame))
+                            count(topic)
+                    stages["ranges"] = time.perf_counter() - t0
         if p.publish_color and o.color is not None and o.color.get_subscription_count():
             t0 = time.perf_counter()
             colorizer = self._colorizer
@@ -664,7 +665,14 @@ class DepthProcessor:
         return self._active
 
     def activate(self) -> None:
-        """Start processing frames (a new processor is already active)."""
+        """Start processing frames (a new processor is already active).
+
+        Raises:
+            RuntimeError: after `release` (make a new processor with a loaded model).
+        """
+        if self.pipeline.estimator is None:
+            raise RuntimeError("this DepthProcessor was released; configure a new one with a "
+                               "loaded model")
         self._active = True
 
     def deactivate(self, timeout: float = 5.0) -> None:
@@ -683,9 +691,10 @@ class DepthProcessor:
         The shell must drop its own references to the estimator too."""
         self._active = False
         self.close()
-        if self._outputs.ranges is not None and self._range_pubs:
-            self._outputs.ranges(0)
-        self._range_pubs = ()
+        with self._range_lock:
+            if self._outputs.ranges is not None and self._range_pubs:
+                self._outputs.ranges(0)
+            self._range_pubs = ()
         self._colorizer = None
         estimator, self.pipeline.estimator = self.pipeline.estimator, None
         on_cuda = estimator is not None and getattr(estimator.device, "type", "") == "cuda"

@@ -3,12 +3,15 @@
     python -m depth_estimation_ros.record --out DIR [--count N] [--duration S]
         [--save-every N] [--json summary.json] [--depth-topic /depth/image]
         [--info-topic /depth/camera_info] [--points-topic /depth/points]
+        [--scan-topic /depth/scan] [--range-topics /depth/range,...]
         [--reliability reliable] [--durability volatile] [--history-depth 5]
 
 Subscribes ``/depth/image`` (32FC1 metres or 16UC1 millimetres), its sibling CameraInfo and
 ``/depth/points``; every ``--save-every``-th depth image is written as
 ``depth_<n>.png`` (with a colour scale, NaN black) and the cloud with the same stamp as
-``cloud_<n>.ply`` (finite points, with colour when the cloud has ``rgb``). Rate (Hz) and
+``cloud_<n>.ply`` (finite points, with colour when the cloud has ``rgb``). The stand-in
+sensors are followed too: the laser scan's nearest obstacle (range and bearing, positive to
+the left) and each range topic's latest reading. Rate (Hz) and
 latency (receive time minus header stamp, ms; meaningful when both clocks are the same machine's
 or synchronised) are printed every ``--report-every`` seconds and summarised at the end
 (``--json`` writes the summary). Stops after ``--count`` depth images or ``--duration``
@@ -20,12 +23,14 @@ import argparse
 import errno
 import json
 import logging
+import math
 import queue
 import signal
 import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,6 +150,9 @@ class DepthRecorder:
         self.last_info: dict[str, Any] = {}
         self.depth_min = float("inf")
         self.depth_max = float("-inf")
+        self.scans = RateLatency()
+        self.scan_nearest: tuple[float, float] | None = None  # (metres, radians) of the last
+        self.ranges: dict[str, float] = {}  # topic -> latest Range reading (metres)
         self._lock = threading.Lock()
         self._recent_clouds: deque[tuple[int, Any]] = deque(maxlen=8)
         self._pending_clouds: dict[int, int] = {}  # stamp ns -> image number
@@ -203,6 +211,44 @@ class DepthRecorder:
             number = self._pending_clouds.pop(stamp, None)
         if number is not None:
             self._enqueue(("ply", number, msg))
+
+    def on_scan(self, msg: Any) -> None:
+        """LaserScan callback: keeps the nearest finite return of the newest scan."""
+        now_wall, now_mono = time.time_ns(), time.monotonic()
+        ranges = np.asarray(msg.ranges, dtype=np.float32)
+        finite = np.flatnonzero(np.isfinite(ranges))
+        nearest = None
+        if finite.size:
+            i = int(finite[np.argmin(ranges[finite])])
+            nearest = (float(ranges[i]), float(msg.angle_min) + i * float(msg.angle_increment))
+        with self._lock:
+            self.scans.add(now_mono, (now_wall - _stamp_ns(msg)) / 1e6)
+            self.scan_nearest = nearest
+
+    def range_callback(self, topic: str) -> Callable[[Any], None]:
+        """A Range callback that keeps ``topic``'s latest reading."""
+        def on_range(msg: Any) -> None:
+            with self._lock:
+                self.ranges[topic] = float(msg.range)
+        with self._lock:
+            self.ranges.setdefault(topic, float("nan"))
+        return on_range
+
+    def sensors_line(self) -> str:
+        """The scan's nearest obstacle and each range reading, or '' before any arrived."""
+        with self._lock:
+            parts = []
+            if self.scans.arrivals:
+                if self.scan_nearest is None:
+                    parts.append("scan: no return")
+                else:
+                    distance, bearing = self.scan_nearest
+                    parts.append(f"scan nearest {distance:.2f} m at "
+                                 f"{round(math.degrees(bearing)) or 0:+d} deg")
+            if any(math.isfinite(v) or math.isinf(v) for v in self.ranges.values()):
+                parts.append("ranges " + ", ".join(f"{v:.2f}" for v in self.ranges.values())
+                             + " m")
+        return "; ".join(parts)
 
     def on_camera_info(self, msg: Any) -> None:
         """CameraInfo callback."""
@@ -272,7 +318,8 @@ class DepthRecorder:
             parts.append(f"points {len(self.points.arrivals)} msgs, "
                          f"{self.points.rate_hz(since):.2f} Hz")
             parts.append(f"saved {len(self.saved_png)} png {len(self.saved_ply)} ply")
-        return "; ".join(parts)
+        sensors = self.sensors_line()
+        return "; ".join(parts + ([sensors] if sensors else []))
 
     def summary(self, topics: dict[str, str], duration_s: float) -> dict[str, Any]:
         """Everything measured, as plain JSON types."""
@@ -296,6 +343,13 @@ class DepthRecorder:
                 "save_skipped": self.save_skipped,
                 "errors": dict(self.errors),
                 "out_dir": str(self.out_dir),
+                "scans": len(self.scans.arrivals),
+                "scan_rate_hz": round(self.scans.rate_hz(), 3),
+                "scan_nearest": (None if self.scan_nearest is None else
+                                 {"range_m": round(self.scan_nearest[0], 4),
+                                  "bearing_deg": round(math.degrees(self.scan_nearest[1]), 2)}),
+                "ranges_m": {t: (round(v, 4) if math.isfinite(v) else str(v))
+                             for t, v in self.ranges.items()},
             }
 
 
@@ -314,6 +368,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CameraInfo topic (default: sibling of the depth topic)")
     p.add_argument("--points-topic", default="/depth/points",
                    help="PointCloud2 topic ('' to not subscribe)")
+    p.add_argument("--scan-topic", default="/depth/scan",
+                   help="LaserScan topic ('' to not subscribe)")
+    p.add_argument("--range-topics", default="/depth/range",
+                   help="comma-separated Range topics, e.g. /depth/range_0,/depth/range_1 "
+                        "('' for none)")
     p.add_argument("--count", type=int, default=0,
                    help="stop after this many depth images (0: no limit)")
     p.add_argument("--duration", type=float, default=0.0,
@@ -365,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     topics = {"depth": args.depth_topic,
               "camera_info": args.info_topic or _sibling_info_topic(args.depth_topic),
-              "points": args.points_topic}
+              "points": args.points_topic, "scan": args.scan_topic,
+              "ranges": [t.strip() for t in args.range_topics.split(",") if t.strip()]}
     try:
         out_dir = ensure_writable_folder(args.out)
     except OSError as exc:
@@ -392,8 +452,15 @@ def main(argv: list[str] | None = None) -> int:
             if topics["points"]:
                 node.create_subscription(m.PointCloud2, topics["points"], recorder.on_points,
                                          qos)
-            print(f"record: domain {node.domain_id}, listening on {topics['depth']}, "
-                  f"{topics['camera_info']}, {topics['points'] or '(no points)'}; "
+            if topics["scan"]:
+                node.create_subscription(m.LaserScan, topics["scan"], recorder.on_scan, qos)
+            for topic in topics["ranges"]:
+                node.create_subscription(m.range_type(), topic, recorder.range_callback(topic),
+                                         qos)
+            listened = [topics["depth"], topics["camera_info"],
+                        topics["points"] or "(no points)", *filter(None, [topics["scan"]]),
+                        *topics["ranges"]]
+            print(f"record: domain {node.domain_id}, listening on {', '.join(listened)}; "
                   f"saving to {recorder.out_dir}", flush=True)
             next_report = start + args.report_every
             while not stop.is_set():
@@ -419,7 +486,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{summary['rate_hz']:.2f} Hz, {summary['clouds']} clouds, latency "
           + (f"p50 {lat['p50']:.1f} ms p95 {lat['p95']:.1f} ms" if lat else "n/a")
           + f"; saved {len(summary['saved_png'])} png, {len(summary['saved_ply'])} ply "
-          f"in {recorder.out_dir}", flush=True)
+          f"in {recorder.out_dir}"
+          + (f"; {sensors}" if (sensors := recorder.sensors_line()) else ""), flush=True)
     if args.json:
         try:
             atomic_write_text(args.json, json.dumps(summary, indent=2, sort_keys=True) + "\n")

@@ -132,3 +132,19 @@ def test_flop_count_of_the_paper_network():
 def test_bad_arguments_exit_2(argv, capsys):
     assert main(argv + ["--no-packing"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_stand_in_sensor_stages_are_timed(report, tmp_path):
+    data, table = report
+    stand = data["standins"]
+    assert (stand["width"], stand["height"], stand["sectors"]) == (640, 480, 3)
+    for name in ("scan", "ranges", "color", "standins"):
+        assert stand[name]["n"] >= 100 and 0.0 < stand[name]["p50_ms"] <= stand[name]["p99_ms"]
+    # all three in a row cost at least the dearest of them
+    assert stand["standins"]["min_ms"] >= max(stand[k]["min_ms"] for k in ("scan", "color"))
+    assert "Stand-in sensors on a 640×480 depth image" in table
+    out = tmp_path / "s.json"
+    assert main(["--standins-only", "--iterations", "1", "--warmup", "0", "--json",
+                 str(out)]) == 0
+    only = json.loads(out.read_text())
+    assert "results" not in only and "packing" not in only and "standins" in only

@@ -1,6 +1,8 @@
 """README command one's main job, run as a user runs it: three processes over DDS."""
 
+import json
 import os
+import re
 import subprocess
 import sys
 
@@ -25,7 +27,18 @@ def test_demo_runs_camera_node_recorder_and_leaves_files(tmp_path, compact_check
     assert plys, r.stdout[-2000:]
     xyz, rgb = read_ply(plys[0])
     assert len(xyz) > 1000 and (xyz[:, 2] > 0).all() and rgb is not None
-    assert (out / "summary.json").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    # the stand-in sensors: a scan with a nearest obstacle inside the room, three sectors
+    assert summary["scans"] >= 1
+    nearest = summary["scan_nearest"]
+    assert 0.45 <= nearest["range_m"] <= 10.0 and abs(nearest["bearing_deg"]) <= 33.0
+    ranges = summary["ranges_m"]
+    assert list(ranges) == ["/depth/range_0", "/depth/range_1", "/depth/range_2"]
+    assert all(isinstance(v, float) and 0.2 <= v <= 5.0 for v in ranges.values()), ranges
+    assert re.search(r"\[record\] record: done .*Hz.*scan nearest \d+\.\d\d m at [+-]\d+ deg; "
+                     r"ranges \d+\.\d\d, \d+\.\d\d, \d+\.\d\d m", r.stdout), r.stdout[-3000:]
+    assert re.search(r"demo: \d+ scans, nearest obstacle \d+\.\d\d m at [+-]\d+ deg \(left \+\); "
+                     r"range sectors right to left: range_0 \d", r.stdout), r.stdout[-2000:]
 
 
 def test_demo_without_weights_says_how_to_get_them(tmp_path):

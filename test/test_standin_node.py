@@ -275,4 +275,53 @@ def test_deactivated_processor_ignores_frames_and_release_frees_the_model(
     gc.collect()
     assert ref() is None
     assert other.processor.diagnostics().status[0].hardware_id == "cpu"
+    with pytest.raises(RuntimeError, match="was released"):
+        other.processor.activate()
     other.close()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_release_returns_the_models_gpu_memory(compact_checkpoint) -> None:
+    own = DepthEstimator(compact_checkpoint, "cuda")
+    own.estimate(np.zeros((H, W, 3), np.uint8), "rgb8")
+    weights = sum(p.numel() * p.element_size() for p in own.model.parameters())
+    allocated, reserved = torch.cuda.memory_allocated(), torch.cuda.memory_reserved()
+    params = DepthNodeParams.from_values({"device": "cuda", "log_period": 0.0})
+    node = StandaloneDepthNode(own, params, logging.getLogger("standin_test"))
+    del own
+    node.processor.release()
+    # the weights are gone, and the cached blocks went back to the driver
+    assert torch.cuda.memory_allocated() <= allocated - weights
+    assert torch.cuda.memory_reserved() < reserved
+    node.close()
+
+
+def test_message_builders_round_trip_through_cdr() -> None:
+    from depth_estimation_ros import msgconv
+    from depth_estimation_ros.standin import RangeReading, Scan, static_transforms
+
+    scan = Scan(-0.5, 0.5, 0.25, 0.0, 0.1, 0.45, 10.0,
+                np.array([1.0, np.nan, np.inf, -np.inf, 2.5], np.float32))
+    msg = msgconv.laser_scan_msg(msgconv.MessageTypes.dds(), scan, (3, 4), "f_scan")
+    back = m.LaserScan.deserialize(msg.serialize())
+    np.testing.assert_array_equal(np.asarray(back.ranges, np.float32), scan.ranges)
+    assert (back.header.frame_id, back.angle_increment, back.scan_time) == ("f_scan", 0.25,
+                                                                            pytest.approx(0.1))
+    reading = RangeReading(0, 0.5, 0.2, 5.0, 1.25)
+    for distro, has_variance in (("jazzy", True), ("humble", False)):
+        types = msgconv.MessageTypes.dds(distro)
+        msg = msgconv.range_msg(types, reading, (3, 4), "f_range")
+        assert hasattr(msg, "variance") is has_variance
+        back = types.Range.deserialize(msg.serialize())
+        assert (back.range, back.radiation_type, back.header.frame_id) == (1.25, 0, "f_range")
+    tfs = static_transforms("f", True, "", True, 2, 0.4)
+    msg = msgconv.tf_message(msgconv.MessageTypes.dds(), tfs, (3, 4))
+    back = m.TFMessage.deserialize(msg.serialize())
+    assert [(t.header.frame_id, t.child_frame_id) for t in back.transforms] == [
+        (t.parent, t.child) for t in tfs]
+    q = back.transforms[2].transform.rotation
+    assert (q.x, q.y, q.z, q.w) == pytest.approx(tfs[2].rotation)
+    # rclpy's float32[] fields take array.array('f'): one copy, values kept
+    values = msgconv.ros_float32_array(scan.ranges)
+    assert values.typecode == "f"
+    np.testing.assert_array_equal(np.frombuffer(values, np.float32), scan.ranges)
