@@ -3,9 +3,17 @@
     ros2 launch depth_estimation_ros depth.launch.py
     ros2 launch depth_estimation_ros depth.launch.py image_topic:=/my_cam/image_raw rviz:=true
     ros2 launch depth_estimation_ros depth.launch.py synthetic_camera:=true rviz:=true
+    ros2 launch depth_estimation_ros depth.launch.py publish_scan:=true publish_range:=true \
+        lifecycle:=true autostart:=true
 
 Parameters come from ``params_file`` (default: the installed ``config/depth.yaml``); the
-``checkpoint``, ``device`` and ``publish_pointcloud`` arguments override it when given.
+``checkpoint``, ``device``, ``publish_pointcloud``, ``publish_scan`` and ``publish_range``
+arguments override it when given. ``lifecycle:=true`` starts the managed node
+(``depth_estimation_lifecycle_node``, same name, parameters and topics) unconfigured;
+``autostart:=true`` configures and activates it at once (launch_ros ``ChangeState`` events),
+else ``ros2 lifecycle set /depth_estimation_node configure`` (then ``activate``) does.
+RViz's fixed frame is ``rviz_fixed_frame`` (rviz2 ``-f``): the camera's optical frame, which
+exists with no robot description.
 Camera info is read from the sibling of ``image_topic`` (image_transport's rule:
 ``/my_cam/image_raw`` -> ``/my_cam/camera_info``) unless ``camera_info_topic`` names another.
 
@@ -20,16 +28,22 @@ import os
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import (
     DeclareLaunchArgument,
+    EmitEvent,
     ExecuteProcess,
     LogInfo,
     OpaqueFunction,
+    RegisterEventHandler,
     SetEnvironmentVariable,
 )
 from launch.conditions import IfCondition
+from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import ExecutableInPackage
+from lifecycle_msgs.msg import Transition
 
 from launch import LaunchDescription
 
@@ -43,12 +57,20 @@ ARGUMENTS = (
     ('checkpoint', '', 'Model checkpoint (.pt); empty keeps the params file value.'),
     ('device', '', 'auto, cpu, cuda or cuda:N; empty keeps the params file value.'),
     ('publish_pointcloud', '', 'true or false; empty keeps the params file value.'),
+    ('publish_scan', '',
+     'true or false: depth/scan (sensor_msgs/LaserScan); empty keeps the params file value.'),
+    ('publish_range', '',
+     'true or false: depth/range (sensor_msgs/Range); empty keeps the params file value.'),
+    ('lifecycle', 'false',
+     'Start the lifecycle (managed) node depth_estimation_lifecycle_node instead.'),
+    ('autostart', 'false', 'With lifecycle:=true, configure and activate it at once.'),
     ('namespace', '', 'Namespace of the node (and of its depth/* outputs).'),
     ('params_file', '', 'ROS 2 parameters file; empty uses the installed config/depth.yaml.'),
     ('rviz', 'false', 'Start RViz with config/depth.rviz.'),
     ('synthetic_camera', 'false', 'Start the synthetic camera publisher as the image source.'),
     ('rviz_fixed_frame', 'camera_optical_frame',
-     "RViz fixed frame: the camera's optical frame_id (the synthetic camera's by default)."),
+     "RViz fixed frame (rviz2 -f): the camera's optical frame_id (the synthetic camera's by "
+     "default); the scan and range frames hang off it on /tf_static."),
 )
 
 
@@ -61,18 +83,22 @@ def _overrides(context) -> dict:
             # a string as given: launch_ros would otherwise read it as YAML ('#' starts a
             # comment, '1.0' becomes a float and fails the string parameter's declaration)
             values[name] = ParameterValue(value, value_type=str)
-    cloud = LaunchConfiguration('publish_pointcloud').perform(context).strip().lower()
-    if cloud:
-        if cloud not in ('true', 'false'):
-            raise ValueError(f"publish_pointcloud must be true or false, got '{cloud}'")
-        values['publish_pointcloud'] = cloud == 'true'
+    for name in ('publish_pointcloud', 'publish_scan', 'publish_range'):
+        flag = LaunchConfiguration(name).perform(context).strip().lower()
+        if flag:
+            if flag not in ('true', 'false'):
+                raise ValueError(f"{name} must be true or false, got '{flag}'")
+            values[name] = flag == 'true'
     return values
+
+
+def _flag(context, name: str) -> bool:
+    return LaunchConfiguration(name).perform(context).strip().lower() in ('true', '1')
 
 
 def _environment(context, share: str):
     """Point Cyclone DDS at the loopback config for the synthetic camera demo, if unset."""
-    enabled = LaunchConfiguration('synthetic_camera').perform(context).strip().lower()
-    if enabled not in ('true', '1') or os.environ.get('CYCLONEDDS_URI'):
+    if not _flag(context, 'synthetic_camera') or os.environ.get('CYCLONEDDS_URI'):
         return []
     uri = 'file://' + os.path.join(share, 'config', 'cyclonedds_loopback.xml')
     return [
@@ -95,17 +121,23 @@ def _launch_node(context, share: str):
     if info_topic:
         remappings.append(('camera_info', info_topic))
         camera_cmd += ['--info-topic', info_topic]
-    return [
-        Node(
-            package=PACKAGE,
-            executable='depth_estimation_node',
-            name='depth_estimation_node',
-            namespace=LaunchConfiguration('namespace'),
-            parameters=[params_file, _overrides(context)],
-            remappings=remappings,
-            output='screen',
-            emulate_tty=True,
-        ),
+    node_args = dict(
+        package=PACKAGE,
+        name='depth_estimation_node',
+        namespace=LaunchConfiguration('namespace'),
+        parameters=[params_file, _overrides(context)],
+        remappings=remappings,
+        output='screen',
+        emulate_tty=True,
+    )
+    if _flag(context, 'lifecycle'):
+        node = LifecycleNode(executable='depth_estimation_lifecycle_node', **node_args)
+        actions = [node]
+        if _flag(context, 'autostart'):
+            actions = _autostart(node)
+    else:
+        actions = [Node(executable='depth_estimation_node', **node_args)]
+    return actions + [
         # Not a launch_ros Node: the synthetic camera takes plain arguments, not --ros-args.
         ExecuteProcess(
             cmd=camera_cmd,
@@ -113,6 +145,22 @@ def _launch_node(context, share: str):
             output='screen',
             condition=IfCondition(LaunchConfiguration('synthetic_camera')),
         ),
+    ]
+
+
+def _autostart(node: LifecycleNode) -> list:
+    """``node``, then configure it and, once configured (not after a later deactivate),
+    activate it."""
+    def change(transition: int) -> EmitEvent:
+        return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
+                                           transition_id=transition))
+
+    return [
+        RegisterEventHandler(OnStateTransition(
+            target_lifecycle_node=node, start_state='configuring', goal_state='inactive',
+            entities=[change(Transition.TRANSITION_ACTIVATE)])),
+        node,
+        change(Transition.TRANSITION_CONFIGURE),
     ]
 
 
