@@ -383,7 +383,7 @@ class DepthProcessor:
         self._range_lock = threading.Lock()
         self._sync_range_publishers(params)
         self._tf_key: tuple | None = None  # what the last /tf_static message described
-        self._last_scan_ns: int | None = None  # input stamp of the last scan published
+        self._last_scan_ns: int | None = None  # input stamp of the last frame processed
         self._colorizer: DepthColorizer | None = None
         self._worker: LatestFrameWorker[_Pending] = LatestFrameWorker(
             self._handle, self._on_error
@@ -500,13 +500,14 @@ class DepthProcessor:
         stamp, frame_id = result.stamp, result.frame_id
         count = self.stats.count_published
         stages: dict[str, float] = {}
+        scan_time = self._scan_time(stamp)  # every processed frame is a scan's time base
         self._publish_tf_static(p, stamp, frame_id)
         if p.publish_scan and o.scan is not None and o.scan.get_subscription_count():
             t0 = time.perf_counter()
             config = ScanConfig(p.scan_height, p.scan_offset, p.scan_decimation,
                                 p.scan_range_min, p.scan_range_max)
             try:
-                scan = depth_to_scan(depth, camera, config, self._scan_time(stamp))
+                scan = depth_to_scan(depth, camera, config, scan_time)
             except StandinError as exc:
                 self._skip(cfg.DEPTH_SCAN_TOPIC, exc)
             else:
@@ -566,8 +567,10 @@ class DepthProcessor:
             self.stats.count_published(cfg.TF_STATIC_TOPIC)
 
     def _scan_time(self, stamp: Stamp) -> float:
-        """Seconds since the previous scan's input stamp (the measured scan period); 0 for
-        the first scan or when the stamps do not increase."""
+        """Seconds since the previous processed frame's input stamp (the measured scan
+        period, also when no scan was wanted for that frame: a subscriber that joins late
+        gets the camera's period, not the gap since the last scan); 0 for the first frame
+        or when the stamps do not increase."""
         ns = stamp[0] * 1_000_000_000 + stamp[1]
         last, self._last_scan_ns = self._last_scan_ns, ns
         return (ns - last) * 1e-9 if last is not None and ns > last else 0.0

@@ -190,6 +190,21 @@ def test_outputs_carry_the_input_stamp_their_frames_and_the_same_geometry(graph)
     assert values["published /tf_static"] == "1"  # once: nothing about it changed
 
 
+def test_scan_time_is_the_frame_period_after_frames_without_a_scan(graph) -> None:
+    node, listener = graph(publish_scan=True)
+    _info(node)
+    first = _send(node, 30)
+    assert listener.wait("scan", lambda msg: _stamp(msg) == first).scan_time == 0.0
+    node.processor.set_parameters({"publish_scan": False})
+    for sec in (31, 32):  # processed (depth is subscribed), no scan made
+        listener.wait("depth", lambda msg, s=_send(node, sec): _stamp(msg) == s)
+    node.processor.set_parameters({"publish_scan": True})
+    later = _send(node, 32, 500_000_000)
+    # the camera's period since the last processed frame, not 2.5 s since the last scan
+    assert listener.wait("scan", lambda msg: _stamp(msg) == later).scan_time == \
+        pytest.approx(0.5)
+
+
 def test_live_changes_take_effect_on_the_next_frame(graph) -> None:
     node, listener = graph(publish_scan=True, publish_range=True)
     _info(node)
@@ -228,8 +243,17 @@ def test_settings_that_do_not_fit_the_image_skip_only_that_output(graph, caplog)
                            range_sectors=2, range_field_of_view=0.3)
     _info(node)
     node.processor.set_parameters({"scan_height": 49, "range_field_of_view": 0.6})
-    with caplog.at_level(logging.WARNING, "standin_test"):
-        stamps = [_send(node, 20 + i) for i in range(3)]
+    # caplog's own handler on the logger: with launch imported (launch_testing's pytest plugin
+    # on a ROS install) new loggers do not propagate to the root logger caplog listens on
+    log = logging.getLogger("standin_test")
+    log.addHandler(caplog.handler)
+    propagate, log.propagate = log.propagate, False  # each record once either way
+    try:
+        with caplog.at_level(logging.WARNING, "standin_test"):
+            stamps = [_send(node, 20 + i) for i in range(3)]
+    finally:
+        log.removeHandler(caplog.handler)
+        log.propagate = propagate
     for stamp in stamps:
         listener.wait("depth", lambda msg, s=stamp: _stamp(msg) == s)
         listener.wait("color", lambda msg, s=stamp: _stamp(msg) == s)
