@@ -1,6 +1,7 @@
 """Shared fixtures: small untrained checkpoints made on the fly (no weights are shipped to
 tests)."""
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,22 @@ def make_compact_checkpoint(path: Path, preprocess: PreprocessConfig | None = No
 def compact_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained compact checkpoint with the paper's crop (NaN border at input size)."""
     return make_compact_checkpoint(tmp_path_factory.mktemp("weights") / "compact.pt")
+
+
+@pytest.fixture(autouse=True)
+def _package_loggers_propagate():
+    """Let the packages' loggers reach caplog (which listens on the root logger) in every test.
+
+    On a ROS install, ``colcon test`` loads launch_testing's pytest plugin, which imports
+    ``launch``; its logger class makes every logger created afterwards stop propagating, so
+    without this the modules' log lines never reach caplog there.
+    """
+    loggers = [logger for name, logger in logging.Logger.manager.loggerDict.items()
+               if isinstance(logger, logging.Logger)
+               and name.partition(".")[0] in ("depth_estimation_ros", "depth_training")]
+    saved = [(logger, logger.propagate) for logger in loggers]
+    for logger in loggers:
+        logger.propagate = True
+    yield
+    for logger, propagate in saved:
+        logger.propagate = propagate

@@ -182,5 +182,7 @@ def test_given_focal_length_rescales_the_depth_and_says_so(tmp_path):
                     "--fx", fx, "--fy", fx, "--cx", 159.5, "--cy", 119.5)
     assert rescaled.returncode == 0, rescaled.stderr
     assert "depth x 0.5 " in rescaled.stderr
+    # two processes: their float results may differ in the last digits (7e-5 relative was
+    # seen under colcon test on Jazzy), far below the factor 2 the rescale makes
     np.testing.assert_allclose(np.load(tmp_path / "half" / "room.npy"),
-                               np.load(tmp_path / "plain" / "room.npy") * 0.5, rtol=1e-5)
+                               np.load(tmp_path / "plain" / "room.npy") * 0.5, rtol=1e-3)
