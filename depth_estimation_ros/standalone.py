@@ -214,7 +214,8 @@ class StandaloneDepthNode:
         logger.info(
             f"Ready on DDS domain {node.domain_id}: {image_sub.topic_name} -> "
             f"{outputs.depth.topic_name}, {outputs.camera_info.topic_name}, "
-            f"{outputs.points.topic_name} ({estimator.describe()})")
+            f"{outputs.points.topic_name}, {outputs.scan.topic_name}, "
+            f"{outputs.color.topic_name}, range sectors ({estimator.describe()})")
 
     def _range_publishers(self, sectors: int) -> list[Publisher]:
         """The `pipeline.RangePublisherFactory`: replace the Range publishers."""
