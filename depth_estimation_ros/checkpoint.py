@@ -188,6 +188,21 @@ def _check_state(state: Any, where: str) -> None:
                 f"{type(value).__name__}; expected a dict of parameter name -> tensor")
 
 
+def checkpoint_configs(ckpt: Mapping[str, Any], where: str) -> tuple[ModelConfig,
+                                                                     PreprocessConfig]:
+    """The model and preprocessing configs of a loaded checkpoint.
+
+    Raises:
+        CheckpointError: either config is missing or invalid (``where`` names the file).
+    """
+    try:
+        return (ModelConfig.from_dict(dict(ckpt["model_config"])),
+                PreprocessConfig.from_dict(dict(ckpt["preprocess"])))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where} has an incompatible model or preprocess config: "
+                              f"{first_line(exc)}") from exc
+
+
 def model_from_checkpoint(
     ckpt_or_path: Mapping[str, Any] | str | os.PathLike[str] | None,
     device: str | torch.device = "cpu",
@@ -199,12 +214,7 @@ def model_from_checkpoint(
     """
     ckpt = ckpt_or_path if isinstance(ckpt_or_path, Mapping) else load_checkpoint(ckpt_or_path)
     where = ckpt.get("path", "checkpoint")
-    try:
-        cfg = ModelConfig.from_dict(dict(ckpt["model_config"]))
-        pre = PreprocessConfig.from_dict(dict(ckpt["preprocess"]))
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{where} has an incompatible model or preprocess config: "
-                              f"{first_line(exc)}") from exc
+    cfg, pre = checkpoint_configs(ckpt, where)
     _check_state(ckpt.get("model_state"), where)
     state = ckpt["model_state"]
     try:

@@ -203,16 +203,7 @@ def depth_image_msg(
     if depth.ndim != 2:
         raise ValueError(f"depth must be a (H, W) array, got shape {depth.shape}")
     pixels = np.ascontiguousarray(depth, dtype="<f4")  # little endian, is_bigendian = 0
-    height, width = pixels.shape
-    return types.Image(
-        header=header_msg(types, stamp, frame_id),
-        height=height,
-        width=width,
-        encoding="32FC1",
-        is_bigendian=0,
-        step=width * 4,
-        data=types.byte_array(memoryview(pixels.reshape(-1).view(np.uint8))),
-    )
+    return _image_msg(types, pixels, "32FC1", stamp, frame_id)
 
 
 def rgb_image_msg(
@@ -221,16 +212,22 @@ def rgb_image_msg(
     """An ``rgb8`` ``sensor_msgs/Image`` from (H, W, 3) uint8."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"rgb must be a (H, W, 3) uint8 array, got {rgb.shape} {rgb.dtype}")
-    pixels = np.ascontiguousarray(rgb)
+    return _image_msg(types, np.ascontiguousarray(rgb), "rgb8", stamp, frame_id)
+
+
+def _image_msg(types: MessageTypes, pixels: np.ndarray, encoding: str,
+               stamp: tuple[int, int], frame_id: str) -> Any:
+    """A ``sensor_msgs/Image`` of C-contiguous little-endian ``pixels`` (H, W[, C]), rows
+    unpadded, the bytes in one copy."""
     height, width = pixels.shape[:2]
     return types.Image(
         header=header_msg(types, stamp, frame_id),
         height=height,
         width=width,
-        encoding="rgb8",
+        encoding=encoding,
         is_bigendian=0,
-        step=width * 3,
-        data=types.byte_array(memoryview(pixels.reshape(-1))),
+        step=pixels.strides[0],
+        data=types.byte_array(memoryview(pixels.reshape(-1).view(np.uint8))),
     )
 
 

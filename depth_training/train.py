@@ -77,7 +77,12 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm import tqdm
 
 from depth_estimation_ros.camera import NYU_KINECT_FX, NYU_KINECT_WIDTH
-from depth_estimation_ros.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from depth_estimation_ros.checkpoint import (
+    CheckpointError,
+    checkpoint_configs,
+    load_checkpoint,
+    save_checkpoint,
+)
 from depth_estimation_ros.model import (
     ModelConfig,
     MultiScaleDepthNet,
@@ -591,12 +596,7 @@ class Trainer:
                                 "(e.g. depth_estimation_ros/weights/compact_synthetic.pt or a "
                                 "run's best.pt).")
         ckpt = load_checkpoint(src, map_location="cpu")
-        try:
-            mc = ModelConfig.from_dict(dict(ckpt["model_config"]))
-            pre = PreprocessConfig.from_dict(dict(ckpt["preprocess"]))
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"init_from {src} has an unusable model or preprocess "
-                                  f"config: {exc}") from exc
+        mc, pre = checkpoint_configs(ckpt, f"init_from {src}")
         self.model_config, self.pre = mc, pre
         self.cfg.model = {k: list(v) if isinstance(v, tuple) else v
                           for k, v in mc.to_dict().items()}
