@@ -52,8 +52,8 @@ setup(
     license="BSD-3-Clause",
     entry_points={
         "console_scripts": [
-            f"depth_estimation_node = {PACKAGE}.node:main",
-            f"depth_estimation_lifecycle_node = {PACKAGE}.lifecycle_node:main",
+            f"depth_estimation_node = {PACKAGE}.ros.node:main",
+            f"depth_estimation_lifecycle_node = {PACKAGE}.ros.lifecycle_node:main",
             f"depth_estimation_standalone = {PACKAGE}.standalone:main",
             f"synthetic_camera = {PACKAGE}.synthetic_camera:main",
             f"depth_record = {PACKAGE}.record:main",

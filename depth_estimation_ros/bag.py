@@ -34,15 +34,15 @@ from typing import Any
 
 import numpy as np
 
-from depth_estimation_ros.camera import CameraInfoError, CameraIntrinsics
-from depth_estimation_ros.encodings import (
+from depth_estimation_ros.core.camera import CameraInfoError, CameraIntrinsics
+from depth_estimation_ros.core.encodings import (
     EncodingError,
     encode_depth_32fc1,
     rgb8_from_compressed_msg,
     rgb8_from_msg,
 )
-from depth_estimation_ros.pointcloud import CloudBuffer
-from depth_estimation_ros.reporting import first_line, worth_logging
+from depth_estimation_ros.core.pointcloud import CloudBuffer
+from depth_estimation_ros.core.reporting import first_line, worth_logging
 
 __all__ = [
     "BagError",
@@ -401,8 +401,8 @@ def convert_bag(in_path: str | Path, out_path: str | Path, process: ProcessFn, *
 
 def _pipeline_process(args: argparse.Namespace) -> ProcessFn:
     """The real per-frame processing: estimator + FramePipeline from the node parameters."""
-    from depth_estimation_ros.params import DepthNodeParams, load_params_file
-    from depth_estimation_ros.pipeline import Frame, FramePipeline, build_estimator
+    from depth_estimation_ros.node.params import DepthNodeParams, load_params_file
+    from depth_estimation_ros.node.pipeline import Frame, FramePipeline, build_estimator
 
     values: dict[str, Any] = {}
     for params_file in args.params_file or []:
@@ -456,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_frames < 0:
         print("error: --max-frames must be >= 0", file=sys.stderr)
         return 2
-    from depth_estimation_ros.checkpoint import CheckpointError
+    from depth_estimation_ros.core.checkpoint import CheckpointError
 
     try:
         process = _pipeline_process(args)

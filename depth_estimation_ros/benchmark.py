@@ -64,42 +64,43 @@ from typing import Any
 import numpy as np
 import torch
 
-from depth_estimation_ros import __version__, msgconv
-from depth_estimation_ros.camera import CameraIntrinsics, backproject
-from depth_estimation_ros.checkpoint import (
+from depth_estimation_ros import __version__
+from depth_estimation_ros.core.camera import CameraIntrinsics, backproject
+from depth_estimation_ros.core.checkpoint import (
     FORMAT,
     FORMAT_VERSION,
     default_checkpoint_path,
     load_checkpoint,
 )
-from depth_estimation_ros.dds import messages
-from depth_estimation_ros.estimator import DepthEstimator, resolve_device
-from depth_estimation_ros.model import (
+from depth_estimation_ros.core.estimator import DepthEstimator, resolve_device
+from depth_estimation_ros.core.model import (
     VARIANTS,
     ModelConfig,
     PreprocessConfig,
     build_model,
     count_parameters,
 )
-from depth_estimation_ros.params import DepthNodeParams
-from depth_estimation_ros.pipeline import Frame, FramePipeline
-from depth_estimation_ros.pointcloud import (
+from depth_estimation_ros.core.pointcloud import (
     XYZ_POINT_STEP,
     XYZRGB_POINT_STEP,
     CloudBuffer,
     cloud_from_records,
     pack_cloud,
 )
-from depth_estimation_ros.preprocessing import normalize, resize_and_crop
-from depth_estimation_ros.standin import (
+from depth_estimation_ros.core.preprocessing import normalize, resize_and_crop
+from depth_estimation_ros.core.standin import (
     RADIATION_TYPES,
     RangeConfig,
     ScanConfig,
     depth_to_ranges,
     depth_to_scan,
 )
-from depth_estimation_ros.synthetic import render_scene
-from depth_estimation_ros.visualize import DepthColorizer
+from depth_estimation_ros.core.visualize import DepthColorizer
+from depth_estimation_ros.dds import messages
+from depth_estimation_ros.node import msgconv
+from depth_estimation_ros.node.params import DepthNodeParams
+from depth_estimation_ros.node.pipeline import Frame, FramePipeline
+from depth_estimation_ros.sim.render import render_scene
 
 _LOG = logging.getLogger(__name__)
 
@@ -518,7 +519,7 @@ def measure_dds_write(repeats: int = 30, colour: bool = True) -> dict[str, Any]:
     loopback, best effort; what the node pays per cloud after the stages above."""
     import subprocess
 
-    from depth_estimation_ros import headroom
+    from depth_estimation_ros.core import headroom
     from depth_estimation_ros.dds.qos import QosProfile
     from depth_estimation_ros.dds.runtime import DdsNode, ensure_cyclonedds_uri
 

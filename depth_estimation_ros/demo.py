@@ -24,9 +24,9 @@ import threading
 import time
 from pathlib import Path
 
-from depth_estimation_ros.checkpoint import CheckpointError, resolve_checkpoint_path
+from depth_estimation_ros.core.checkpoint import CheckpointError, resolve_checkpoint_path
 from depth_estimation_ros.dds.runtime import loopback_config_path
-from depth_estimation_ros.params import range_topics
+from depth_estimation_ros.node.params import range_topics
 
 SECTORS = 3
 SECTOR_FOV = 0.35  # rad: three fit the synthetic camera's 1.1 rad horizontal view

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from depth_estimation_ros.atomic import atomic_path, ensure_writable_folder
-from depth_estimation_ros.camera import CameraIntrinsics, backproject
-from depth_estimation_ros.checkpoint import CheckpointError
-from depth_estimation_ros.estimator import DepthEstimator
+from depth_estimation_ros.core.atomic import atomic_path, ensure_writable_folder
+from depth_estimation_ros.core.camera import CameraIntrinsics, backproject
+from depth_estimation_ros.core.checkpoint import CheckpointError
+from depth_estimation_ros.core.estimator import DepthEstimator
 
 _LOG = logging.getLogger("depth_estimation_ros.estimate")
 
@@ -121,8 +121,8 @@ def _expand(inputs: list[str]) -> list[Path]:
 def save_outputs(outdir: Path, name: str, rgb: np.ndarray, depth: np.ndarray,
                  intrinsics: CameraIntrinsics, write_ply_file: bool) -> list[Path]:
     """Write ``name.npy``, ``name_depth.png`` and optionally ``name.ply``; return the paths."""
-    from depth_estimation_ros.ply import write_ply
-    from depth_estimation_ros.visualize import save_depth_png
+    from depth_estimation_ros.core.ply import write_ply
+    from depth_estimation_ros.core.visualize import save_depth_png
 
     npy = outdir / f"{name}.npy"
     with atomic_path(npy) as tmp, open(tmp, "wb") as f:

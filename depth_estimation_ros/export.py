@@ -35,9 +35,13 @@ import torch
 from torch import Tensor, nn
 
 from depth_estimation_ros import __version__
-from depth_estimation_ros.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
-from depth_estimation_ros.model import MultiScaleDepthNet, PreprocessConfig
-from depth_estimation_ros.preprocessing import normalize, resize_and_crop
+from depth_estimation_ros.core.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    model_from_checkpoint,
+)
+from depth_estimation_ros.core.model import MultiScaleDepthNet, PreprocessConfig
+from depth_estimation_ros.core.preprocessing import normalize, resize_and_crop
 
 _LOG = logging.getLogger(__name__)
 

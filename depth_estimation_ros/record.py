@@ -37,12 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from depth_estimation_ros.atomic import atomic_write_text, ensure_writable_folder
-from depth_estimation_ros.encodings import EncodingError, decode_image_msg
-from depth_estimation_ros.ply import write_ply
-from depth_estimation_ros.pointcloud import PointCloudError, unpack_cloud, unpack_rgb
-from depth_estimation_ros.reporting import worth_logging
-from depth_estimation_ros.visualize import DEFAULT_CMAP, save_depth_png
+from depth_estimation_ros.core.atomic import atomic_write_text, ensure_writable_folder
+from depth_estimation_ros.core.encodings import EncodingError, decode_image_msg
+from depth_estimation_ros.core.ply import write_ply
+from depth_estimation_ros.core.pointcloud import PointCloudError, unpack_cloud, unpack_rgb
+from depth_estimation_ros.core.reporting import worth_logging
+from depth_estimation_ros.core.visualize import DEFAULT_CMAP, save_depth_png
 
 __all__ = ["DepthRecorder", "RateLatency", "build_parser", "depth_metres", "main"]
 

@@ -26,7 +26,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from depth_estimation_ros import params as cfg
 from depth_estimation_ros.dds import messages as m
 from depth_estimation_ros.dds.qos import DEFAULT, TRANSIENT_LOCAL, QosProfile
 from depth_estimation_ros.dds.runtime import (
@@ -35,12 +34,13 @@ from depth_estimation_ros.dds.runtime import (
     TopicNameError,
     ensure_cyclonedds_uri,
 )
-from depth_estimation_ros.msgconv import MessageTypes
-from depth_estimation_ros.params import DepthNodeParams, ParameterError
-from depth_estimation_ros.pipeline import DepthProcessor, Outputs, build_estimator
+from depth_estimation_ros.node import params as cfg
+from depth_estimation_ros.node.msgconv import MessageTypes
+from depth_estimation_ros.node.params import DepthNodeParams, ParameterError
+from depth_estimation_ros.node.pipeline import DepthProcessor, Outputs, build_estimator
 
 if TYPE_CHECKING:
-    from depth_estimation_ros.estimator import DepthEstimator
+    from depth_estimation_ros.core.estimator import DepthEstimator
 
 _LOG_FORMAT = "[%(levelname)s] [%(created).3f] [%(name)s]: %(message)s"
 _LOG_LEVELS = {"debug": "DEBUG", "info": "INFO", "warn": "WARNING", "warning": "WARNING",
@@ -266,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error(str(exc))
         return 2
     # torch is imported only now, so --help and parameter errors answer at once.
-    from depth_estimation_ros.checkpoint import CheckpointError
+    from depth_estimation_ros.core.checkpoint import CheckpointError
 
     try:
         estimator = build_estimator(params)

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from depth_estimation_ros.camera import CameraIntrinsics
-from depth_estimation_ros.encodings import encode_compressed, encode_depth_32fc1, encode_image
+from depth_estimation_ros.core.camera import CameraIntrinsics
+from depth_estimation_ros.core.encodings import encode_compressed, encode_depth_32fc1, encode_image
 
 __all__ = ["CAMERA_ENCODINGS", "CameraFrame", "FrameSource", "build_parser", "main"]
 
@@ -100,7 +100,7 @@ class FrameSource:
     def __init__(self, seed: int, width: int, height: int, rate: float, encoding: str = "rgb8",
                  compressed: bool = False, ground_truth: bool = False, cache_frames: int = 0,
                  jpeg_quality: int = 90) -> None:
-        from depth_estimation_ros.synthetic import SyntheticScene
+        from depth_estimation_ros.sim.render import SyntheticScene
 
         if encoding not in CAMERA_ENCODINGS:
             raise ValueError(f"camera encoding {encoding!r} is not supported; expected one of "

@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 import torch
 
-from depth_estimation_ros.model import PreprocessConfig
-from depth_estimation_ros.preprocessing import resize, resize_and_crop
+from depth_estimation_ros.core.model import PreprocessConfig
+from depth_estimation_ros.core.preprocessing import resize, resize_and_crop
 
 
 @dataclass(frozen=True)

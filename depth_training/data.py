@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset
 
-from depth_estimation_ros.camera import CameraIntrinsics
-from depth_estimation_ros.model import PreprocessConfig
-from depth_estimation_ros.preprocessing import normalize
+from depth_estimation_ros.core.camera import CameraIntrinsics
+from depth_estimation_ros.core.model import PreprocessConfig
+from depth_estimation_ros.core.preprocessing import normalize
 from depth_training.augment import AugmentConfig, augment_pair
 
 log = logging.getLogger(__name__)
@@ -289,7 +289,7 @@ class SyntheticDepthSource:
         if hit is not None:
             self._cache.move_to_end(i)
             return hit
-        from depth_estimation_ros.synthetic import render_scene
+        from depth_estimation_ros.sim.render import render_scene
 
         frame = render_scene(_scene_seed(self.seed, i), intrinsics=self.camera)
         item = (np.ascontiguousarray(frame.rgb, dtype=np.uint8),

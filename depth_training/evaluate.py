@@ -1,6 +1,6 @@
 """Evaluate a checkpoint on NYUv2 (or a file in its layout, or synthetic scenes).
 
-Predictions come from :class:`~depth_estimation_ros.estimator.DepthEstimator` (its model,
+Predictions come from :class:`~depth_estimation_ros.core.estimator.DepthEstimator` (its model,
 device, precision and preprocessing) at the ground truth's resolution, and are scored on the
 Eigen crop within [1e-3, 10] m with :mod:`depth_training.metrics`, all pixels of the split
 pooled as in Eigen's evaluation. Where the network's crop does not cover the frame (the paper
@@ -45,9 +45,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from depth_estimation_ros.camera import CameraIntrinsics
-from depth_estimation_ros.checkpoint import CheckpointError, load_checkpoint
-from depth_estimation_ros.estimator import DepthEstimator
+from depth_estimation_ros.core.camera import CameraIntrinsics
+from depth_estimation_ros.core.checkpoint import CheckpointError, load_checkpoint
+from depth_estimation_ros.core.estimator import DepthEstimator
 from depth_training.data import (
     DatasetError,
     DepthSource,

@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from depth_estimation_ros.atomic import atomic_path
+from depth_estimation_ros.core.atomic import atomic_path
 from depth_training.data import NYU_HEIGHT, NYU_WIDTH, SyntheticDepthSource
 
 log = logging.getLogger(__name__)

@@ -40,15 +40,15 @@ from typing import Any
 
 import numpy as np
 
-from depth_estimation_ros.camera import CameraInfoError, CameraIntrinsics
-from depth_estimation_ros.encodings import (
+from depth_estimation_ros.core.camera import CameraInfoError, CameraIntrinsics
+from depth_estimation_ros.core.encodings import (
     EncodingError,
     compressed_image_size,
     decode_image_msg,
     rgb8_from_compressed_msg,
     rgb8_from_msg,
 )
-from depth_estimation_ros.reporting import first_line
+from depth_estimation_ros.core.reporting import first_line
 from depth_training.data import DatasetError
 
 log = logging.getLogger(__name__)

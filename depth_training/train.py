@@ -28,7 +28,7 @@ optimiser, AMP scaler, RNG states, early-stopping state, epoch and step), ``coar
 default, since the loss of the two stages is what each optimises; ``delta1`` is the
 alternative) and ``best.pt`` (the best checkpoint of the run's last stage: what you deploy),
 plus TensorBoard events in ``tb/``. All checkpoints are written atomically
-(:func:`depth_estimation_ros.checkpoint.save_checkpoint`).
+(:func:`depth_estimation_ros.core.checkpoint.save_checkpoint`).
 
 Validation runs on rank 0 over the whole validation set (pixels pooled, the metrics module's
 default) with the prediction upsampled bilinearly to the network input (228×304) and compared
@@ -76,14 +76,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm import tqdm
 
-from depth_estimation_ros.camera import NYU_KINECT_FX, NYU_KINECT_WIDTH
-from depth_estimation_ros.checkpoint import (
+from depth_estimation_ros.core.camera import NYU_KINECT_FX, NYU_KINECT_WIDTH
+from depth_estimation_ros.core.checkpoint import (
     CheckpointError,
     checkpoint_configs,
     load_checkpoint,
     save_checkpoint,
 )
-from depth_estimation_ros.model import (
+from depth_estimation_ros.core.model import (
     ModelConfig,
     MultiScaleDepthNet,
     PreprocessConfig,
@@ -608,7 +608,7 @@ class Trainer:
 
     def _init_path(self) -> Path:
         """``init_from`` as a path (``shipped`` = the checkpoint shipped with the package)."""
-        from depth_estimation_ros.checkpoint import default_checkpoint_path
+        from depth_estimation_ros.core.checkpoint import default_checkpoint_path
 
         if self.cfg.init_from == "shipped":
             return default_checkpoint_path()
@@ -627,7 +627,7 @@ class Trainer:
 
     def _load_pretrained(self, path: Path) -> None:
         """Initialise scale 1's convolutions from a local ImageNet VGG16 state dict."""
-        from depth_estimation_ros.model import load_vgg16_features
+        from depth_estimation_ros.core.model import load_vgg16_features
 
         if not path.is_file():
             raise TrainingError(f"pretrained weights {path} do not exist; expected a local "

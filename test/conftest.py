@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from depth_estimation_ros.checkpoint import save_checkpoint
-from depth_estimation_ros.model import PreprocessConfig, build_model
+from depth_estimation_ros.core.checkpoint import save_checkpoint
+from depth_estimation_ros.core.model import PreprocessConfig, build_model
 
 
 def make_compact_checkpoint(path: Path, preprocess: PreprocessConfig | None = None,

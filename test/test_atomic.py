@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from depth_estimation_ros.atomic import atomic_path, atomic_write_text, ensure_writable_folder
+from depth_estimation_ros.core.atomic import atomic_path, atomic_write_text, ensure_writable_folder
 
 
 def test_success_renames_and_leaves_no_temporary(tmp_path):

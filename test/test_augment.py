@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from depth_estimation_ros.model import PreprocessConfig
-from depth_estimation_ros.preprocessing import resize_and_crop
+from depth_estimation_ros.core.model import PreprocessConfig
+from depth_estimation_ros.core.preprocessing import resize_and_crop
 from depth_training.augment import (
     AugmentConfig,
     AugmentParams,

@@ -9,9 +9,9 @@ from rosbags.typesys import Stores, get_typestore
 
 from depth_estimation_ros import bag
 from depth_estimation_ros.bag import BagError, BagFrameOutputs, convert_bag, find_camera_topics
-from depth_estimation_ros.camera import CameraIntrinsics, backproject
-from depth_estimation_ros.encodings import encode_compressed
-from depth_estimation_ros.pointcloud import pack_cloud, unpack_cloud
+from depth_estimation_ros.core.camera import CameraIntrinsics, backproject
+from depth_estimation_ros.core.encodings import encode_compressed
+from depth_estimation_ros.core.pointcloud import pack_cloud, unpack_cloud
 
 TS = get_typestore(Stores.ROS2_JAZZY)
 T = TS.types

@@ -18,8 +18,8 @@ from depth_estimation_ros.benchmark import (
     sample_frame,
     struct_pack_cloud,
 )
-from depth_estimation_ros.camera import CameraIntrinsics, backproject
-from depth_estimation_ros.pointcloud import pack_cloud
+from depth_estimation_ros.core.camera import CameraIntrinsics, backproject
+from depth_estimation_ros.core.pointcloud import pack_cloud
 
 torch.set_num_threads(2)
 

@@ -1,4 +1,4 @@
-"""Tests for depth_estimation_ros.camera: intrinsics and back-projection."""
+"""Tests for depth_estimation_ros.core.camera: intrinsics and back-projection."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from depth_estimation_ros.camera import (
+from depth_estimation_ros.core.camera import (
     CameraInfoError,
     CameraIntrinsics,
     _ray_grid,

@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from depth_estimation_ros.checkpoint import (
+from depth_estimation_ros.core.checkpoint import (
     CheckpointError,
     load_checkpoint,
     model_from_checkpoint,
     save_checkpoint,
 )
-from depth_estimation_ros.model import ModelConfig, PreprocessConfig, build_model
+from depth_estimation_ros.core.model import ModelConfig, PreprocessConfig, build_model
 
 
 @pytest.fixture()
@@ -166,7 +166,7 @@ def test_bad_config_is_a_checkpoint_error(tmp_path, compact, section, field, val
 def test_config_is_checked_against_the_weights_before_building(tmp_path, compact, monkeypatch):
     """A config describing another (possibly huge) network is rejected from the shapes alone,
     with the model built only on the meta device (nothing allocated)."""
-    import depth_estimation_ros.checkpoint as checkpoint
+    import depth_estimation_ros.core.checkpoint as checkpoint
 
     ckpt = torch.load(_save(tmp_path / "m.pt", compact), weights_only=True)
     ckpt["path"] = "wide.pt"

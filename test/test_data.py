@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from depth_estimation_ros.model import PreprocessConfig
-from depth_estimation_ros.preprocessing import normalize, resize_and_crop
+from depth_estimation_ros.core.model import PreprocessConfig
+from depth_estimation_ros.core.preprocessing import normalize, resize_and_crop
 from depth_training.augment import AugmentConfig
 from depth_training.data import (
     DatasetError,

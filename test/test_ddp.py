@@ -62,7 +62,7 @@ def test_two_process_ddp_trains_and_only_rank0_writes(tmp_path: Path) -> None:
     assert names == ["best.pt", "coarse_best.pt", "config.yaml", "last.pt", "metrics.csv"]
     # the training moved the weights away from their initialisation
     torch.manual_seed(0)
-    from depth_estimation_ros.model import ModelConfig, build_model
+    from depth_estimation_ros.core.model import ModelConfig, build_model
 
     init = build_model(ModelConfig.from_dict(last["model_config"])).state_dict()
     moved = [k for k, v in last["model_state"].items()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from cyclonedds._clayer import ddspy_write
 
-from depth_estimation_ros import headroom
+from depth_estimation_ros.core import headroom
 from depth_estimation_ros.dds import messages as m
 from depth_estimation_ros.dds.qos import DEFAULT, SENSOR_DATA, QosError, QosProfile
 from depth_estimation_ros.dds.runtime import (

@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from depth_estimation_ros.ply import read_ply
+from depth_estimation_ros.core.ply import read_ply
 
 
 def test_demo_runs_camera_node_recorder_and_leaves_files(tmp_path, compact_checkpoint):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from depth_estimation_ros.encodings import (
+from depth_estimation_ros.core.encodings import (
     ENCODINGS,
     MAX_DATA_BYTES,
     SUPPORTED_INPUT_ENCODINGS,
@@ -248,7 +248,7 @@ def test_compressed_bomb_rejected_from_header_without_decoding(monkeypatch) -> N
 def test_compressed_size_read_from_header() -> None:
     import cv2
 
-    from depth_estimation_ros.encodings import compressed_image_size
+    from depth_estimation_ros.core.encodings import compressed_image_size
 
     bgr = np.ascontiguousarray(RGB[..., ::-1])
     for ext, params in [(".png", []), (".jpg", []), (".jpg", [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]),

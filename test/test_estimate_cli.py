@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from depth_estimation_ros import estimate
-from depth_estimation_ros.checkpoint import save_checkpoint
-from depth_estimation_ros.model import PreprocessConfig, build_model
+from depth_estimation_ros.core.checkpoint import save_checkpoint
+from depth_estimation_ros.core.model import PreprocessConfig, build_model
 
 
 @pytest.fixture(scope="module")

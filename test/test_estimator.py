@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from depth_estimation_ros.camera import CameraIntrinsics
-from depth_estimation_ros.checkpoint import CheckpointError, save_checkpoint
-from depth_estimation_ros.estimator import DepthEstimator, resolve_device
-from depth_estimation_ros.model import PreprocessConfig, build_model
+from depth_estimation_ros.core.camera import CameraIntrinsics
+from depth_estimation_ros.core.checkpoint import CheckpointError, save_checkpoint
+from depth_estimation_ros.core.estimator import DepthEstimator, resolve_device
+from depth_estimation_ros.core.model import PreprocessConfig, build_model
 
 torch.set_num_threads(2)
 

@@ -10,11 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from depth_estimation_ros.camera import CameraIntrinsics, backproject
-from depth_estimation_ros.checkpoint import save_checkpoint
-from depth_estimation_ros.estimator import DepthEstimator
-from depth_estimation_ros.model import PreprocessConfig, build_model
-from depth_estimation_ros.pointcloud import XYZ_FIELDS, XYZRGB_FIELDS, pack_cloud, unpack_cloud
+from depth_estimation_ros.core.camera import CameraIntrinsics, backproject
+from depth_estimation_ros.core.checkpoint import save_checkpoint
+from depth_estimation_ros.core.estimator import DepthEstimator
+from depth_estimation_ros.core.model import PreprocessConfig, build_model
+from depth_estimation_ros.core.pointcloud import (
+    XYZ_FIELDS,
+    XYZRGB_FIELDS,
+    pack_cloud,
+    unpack_cloud,
+)
 
 torch.set_num_threads(2)
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),

@@ -13,9 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
-from depth_estimation_ros.checkpoint import save_checkpoint
-from depth_estimation_ros.estimator import DepthEstimator
-from depth_estimation_ros.model import ModelConfig, PreprocessConfig, build_model
+from depth_estimation_ros.core.checkpoint import save_checkpoint
+from depth_estimation_ros.core.estimator import DepthEstimator
+from depth_estimation_ros.core.model import ModelConfig, PreprocessConfig, build_model
 from depth_training.data import NYUv2Labeled
 from depth_training.evaluate import EvaluationError, evaluate, main, predict_frames
 from depth_training.figures import read_metrics_csv

@@ -20,12 +20,12 @@ import torch
 from conftest import make_compact_checkpoint
 from torch.utils.data import ConcatDataset, DataLoader
 
-from depth_estimation_ros.camera import NYU_KINECT_FX, CameraIntrinsics
-from depth_estimation_ros.estimator import DepthEstimator
-from depth_estimation_ros.model import PreprocessConfig, build_model
-from depth_estimation_ros.params import DepthNodeParams
-from depth_estimation_ros.pipeline import Frame, FramePipeline
-from depth_estimation_ros.synthetic import SyntheticScene
+from depth_estimation_ros.core.camera import NYU_KINECT_FX, CameraIntrinsics
+from depth_estimation_ros.core.estimator import DepthEstimator
+from depth_estimation_ros.core.model import PreprocessConfig, build_model
+from depth_estimation_ros.node.params import DepthNodeParams
+from depth_estimation_ros.node.pipeline import Frame, FramePipeline
+from depth_estimation_ros.sim.render import SyntheticScene
 from depth_training.augment import (
     AugmentConfig,
     AugmentParams,

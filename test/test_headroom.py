@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from depth_estimation_ros import headroom
+from depth_estimation_ros.core import headroom
 from depth_estimation_ros.dds import messages as m
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from depth_estimation_ros.model import (
+from depth_estimation_ros.core.model import (
     VARIANTS,
     ModelConfig,
     PreprocessConfig,
@@ -99,7 +99,7 @@ def test_config_round_trip():
 
 
 def test_imagenet_vgg16_weights_load_into_scale1(models):
-    from depth_estimation_ros.model import load_vgg16_features
+    from depth_estimation_ros.core.model import load_vgg16_features
 
     model = build_model("eigen_vgg16")
     # a torchvision-layout VGG16 state dict: features.{0,2,5,...,28}.{weight,bias} + classifier

@@ -20,15 +20,15 @@ import pytest
 import yaml
 
 import depth_estimation_ros
-from depth_estimation_ros import params as cfg
+from depth_estimation_ros.node import params as cfg
 from depth_estimation_ros.synthetic_camera import DEFAULT_FRAME_ID
 
 ROOT = Path(__file__).resolve().parents[1]
-NODE = ROOT / "depth_estimation_ros" / "node.py"
-LIFECYCLE = ROOT / "depth_estimation_ros" / "lifecycle_node.py"
-SHELL = ROOT / "depth_estimation_ros" / "rclpy_shell.py"
-ROS_MODULES = ("depth_estimation_ros.node", "depth_estimation_ros.lifecycle_node",
-               "depth_estimation_ros.rclpy_shell")
+NODE = ROOT / "depth_estimation_ros" / "ros" / "node.py"
+LIFECYCLE = ROOT / "depth_estimation_ros" / "ros" / "lifecycle_node.py"
+SHELL = ROOT / "depth_estimation_ros" / "ros" / "shell.py"
+ROS_MODULES = ("depth_estimation_ros.ros.node", "depth_estimation_ros.ros.lifecycle_node",
+               "depth_estimation_ros.ros.shell")
 LAUNCH = ROOT / "launch" / "depth.launch.py"
 RVIZ = ROOT / "config" / "depth.rviz"
 ROS_PACKAGES = {"rclpy", "sensor_msgs", "std_msgs", "builtin_interfaces", "diagnostic_msgs",
@@ -131,7 +131,7 @@ def test_package_xml_names_every_ros_package_imported() -> None:
 @pytest.mark.skipif(importlib.util.find_spec("rclpy") is not None, reason="rclpy installed")
 def test_node_needs_ros_and_says_so() -> None:
     with pytest.raises(ModuleNotFoundError) as info:
-        importlib.import_module("depth_estimation_ros.node")
+        importlib.import_module("depth_estimation_ros.ros.node")
     assert info.value.name.split(".")[0] in ROS_PACKAGES
 
 
@@ -205,8 +205,8 @@ def test_launch_starts_our_executables_with_remappings(launch_tree: ast.Module) 
     assert "values[name] = ParameterValue(value, value_type=str)" in source
     assert "namespace=LaunchConfiguration('namespace')" in source
     setup = (ROOT / "setup.py").read_text()
-    for executable, module in (("depth_estimation_node", "node"),
-                               ("depth_estimation_lifecycle_node", "lifecycle_node"),
+    for executable, module in (("depth_estimation_node", r"ros\.node"),
+                               ("depth_estimation_lifecycle_node", r"ros\.lifecycle_node"),
                                ("synthetic_camera", "synthetic_camera")):
         assert re.search(rf"{executable} = {{PACKAGE}}\.{module}:main", setup), executable
         assert f"'{executable}'" in source

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from depth_estimation_ros.params import (
+from depth_estimation_ros.node.params import (
     LIVE_PARAMETERS,
     PARAMETERS,
     SPECS,

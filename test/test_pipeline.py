@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-from depth_estimation_ros.camera import CameraIntrinsics
+from depth_estimation_ros.core.camera import CameraIntrinsics
+from depth_estimation_ros.core.encodings import encode_compressed, encode_image
+from depth_estimation_ros.core.estimator import DepthEstimator
 from depth_estimation_ros.dds import messages as m
-from depth_estimation_ros.diagnostics import ERROR, OK, WARN, PipelineStats, report
-from depth_estimation_ros.encodings import encode_compressed, encode_image
-from depth_estimation_ros.estimator import DepthEstimator
-from depth_estimation_ros.msgconv import (
+from depth_estimation_ros.node.diagnostics import ERROR, OK, WARN, PipelineStats, report
+from depth_estimation_ros.node.msgconv import (
     InputError,
     MessageTypes,
     camera_info_msg,
@@ -34,8 +34,8 @@ from depth_estimation_ros.msgconv import (
     ros_byte_array,
     stamp_and_frame,
 )
-from depth_estimation_ros.params import DepthNodeParams
-from depth_estimation_ros.pipeline import Frame, FramePipeline, LatestFrameWorker
+from depth_estimation_ros.node.params import DepthNodeParams
+from depth_estimation_ros.node.pipeline import Frame, FramePipeline, LatestFrameWorker
 
 torch.set_num_threads(1)
 TYPES = MessageTypes.dds()
@@ -329,7 +329,7 @@ def test_stats_rates_levels_and_message() -> None:
 
 
 def test_build_estimator_follows_precision_and_threads(compact_checkpoint):
-    from depth_estimation_ros.pipeline import build_estimator
+    from depth_estimation_ros.node.pipeline import build_estimator
 
     threads = torch.get_num_threads()
     try:

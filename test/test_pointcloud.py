@@ -1,4 +1,4 @@
-"""Tests for depth_estimation_ros.pointcloud: PointCloud2 byte layout and round trips."""
+"""Tests for depth_estimation_ros.core.pointcloud: PointCloud2 byte layout and round trips."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import struct
 import numpy as np
 import pytest
 
-from depth_estimation_ros.camera import CameraIntrinsics, backproject
-from depth_estimation_ros.pointcloud import (
+from depth_estimation_ros.core.camera import CameraIntrinsics, backproject
+from depth_estimation_ros.core.pointcloud import (
     FLOAT32,
     FLOAT64,
     INT16,

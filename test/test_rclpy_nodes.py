@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from depth_estimation_ros import params as cfg
+from depth_estimation_ros.node import params as cfg
 
 # Skip with the reason where ROS 2 is absent, never at import: on a ROS install
 # launch_testing's pytest plugin imports every test module while collecting the directory,
@@ -29,9 +29,9 @@ try:
     from sensor_msgs.msg import Image, LaserScan, Range
     from tf2_msgs.msg import TFMessage
 
-    from depth_estimation_ros.lifecycle_node import DepthEstimationLifecycleNode
-    from depth_estimation_ros.node import DepthEstimationNode
-    from depth_estimation_ros.rclpy_shell import TF_STATIC_QOS
+    from depth_estimation_ros.ros.lifecycle_node import DepthEstimationLifecycleNode
+    from depth_estimation_ros.ros.node import DepthEstimationNode
+    from depth_estimation_ros.ros.shell import TF_STATIC_QOS
 except ImportError as exc:
     _MISSING = exc.name
 else:

@@ -12,8 +12,8 @@ import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from depth_estimation_ros.camera import CameraIntrinsics
-from depth_estimation_ros.encodings import encode_compressed
+from depth_estimation_ros.core.camera import CameraIntrinsics
+from depth_estimation_ros.core.encodings import encode_compressed
 from depth_training import make_rgbd_bag
 from depth_training.data import DatasetError, make_split
 from depth_training.rgbd import (
@@ -149,7 +149,7 @@ def test_compressed_colour_and_a_dataloader_worker(tmp_path: Path) -> None:
     import torch
     from torch.utils.data import DataLoader
 
-    from depth_estimation_ros.model import PreprocessConfig
+    from depth_estimation_ros.core.model import PreprocessConfig
     from depth_training.data import DepthDataset
 
     stamps = _stamps(4)

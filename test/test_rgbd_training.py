@@ -14,9 +14,9 @@ from test_evaluate import CONSTANT_DEPTH, _checkpoint
 from test_rgbd import _stamps, _write_tum, write_bag
 from torch.utils.data import DataLoader
 
-from depth_estimation_ros.checkpoint import default_checkpoint_path, model_from_checkpoint
-from depth_estimation_ros.estimator import DepthEstimator
-from depth_estimation_ros.model import PreprocessConfig
+from depth_estimation_ros.core.checkpoint import default_checkpoint_path, model_from_checkpoint
+from depth_estimation_ros.core.estimator import DepthEstimator
+from depth_estimation_ros.core.model import PreprocessConfig
 from depth_training import evaluate as evaluate_cli
 from depth_training.config import ConfigError, load_config
 from depth_training.make_rgbd_bag import write_rgbd_bag
@@ -66,8 +66,8 @@ def test_short_finetune_lowers_the_held_out_loss_and_loads(bag: Path, tmp_path: 
     import cv2
 
     from depth_estimation_ros import estimate
-    from depth_estimation_ros.params import DepthNodeParams
-    from depth_estimation_ros.pipeline import build_estimator
+    from depth_estimation_ros.node.params import DepthNodeParams
+    from depth_estimation_ros.node.pipeline import build_estimator
 
     est = build_estimator(DepthNodeParams.from_values({"checkpoint": str(run / "best.pt"),
                                                        "device": "cpu"}))

@@ -25,12 +25,12 @@ import pytest
 import yaml
 from cyclonedds._clayer import ddspy_write
 
-from depth_estimation_ros.camera import CameraIntrinsics
+from depth_estimation_ros.core.camera import CameraIntrinsics
+from depth_estimation_ros.core.encodings import encode_compressed, encode_image
+from depth_estimation_ros.core.model import PreprocessConfig
 from depth_estimation_ros.dds import messages as m
 from depth_estimation_ros.dds.qos import SENSOR_DATA, TRANSIENT_LOCAL, QosProfile
 from depth_estimation_ros.dds.runtime import DdsNode, ensure_cyclonedds_uri
-from depth_estimation_ros.encodings import encode_compressed, encode_image
-from depth_estimation_ros.model import PreprocessConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RELIABLE = QosProfile(reliability="reliable", durability="volatile", depth=10)

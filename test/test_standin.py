@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from depth_estimation_ros.camera import CameraIntrinsics, backproject
-from depth_estimation_ros.standin import (
+from depth_estimation_ros.core.camera import CameraIntrinsics, backproject
+from depth_estimation_ros.core.standin import (
     INFRARED,
     RangeConfig,
     ScanConfig,
@@ -20,8 +20,8 @@ from depth_estimation_ros.standin import (
     sector_yaws,
     static_transforms,
 )
-from depth_estimation_ros.synthetic import Box, CameraPose, SyntheticScene
-from depth_estimation_ros.visualize import BUILTIN_CMAPS, DepthColorizer, builtin_lut
+from depth_estimation_ros.core.visualize import BUILTIN_CMAPS, DepthColorizer, builtin_lut
+from depth_estimation_ros.sim.render import Box, CameraPose, SyntheticScene
 
 CAMERA = CameraIntrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)
 

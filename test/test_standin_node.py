@@ -19,20 +19,20 @@ import numpy as np
 import pytest
 import torch
 
-from depth_estimation_ros.camera import CameraIntrinsics
-from depth_estimation_ros.dds import messages as m
-from depth_estimation_ros.dds.qos import TRANSIENT_LOCAL, QosProfile
-from depth_estimation_ros.dds.runtime import DdsNode, ensure_cyclonedds_uri
-from depth_estimation_ros.encodings import encode_image
-from depth_estimation_ros.estimator import DepthEstimator
-from depth_estimation_ros.params import DepthNodeParams
-from depth_estimation_ros.standalone import StandaloneDepthNode
-from depth_estimation_ros.standin import (
+from depth_estimation_ros.core.camera import CameraIntrinsics
+from depth_estimation_ros.core.encodings import encode_image
+from depth_estimation_ros.core.estimator import DepthEstimator
+from depth_estimation_ros.core.standin import (
     RangeConfig,
     ScanConfig,
     depth_to_ranges,
     depth_to_scan,
 )
+from depth_estimation_ros.dds import messages as m
+from depth_estimation_ros.dds.qos import TRANSIENT_LOCAL, QosProfile
+from depth_estimation_ros.dds.runtime import DdsNode, ensure_cyclonedds_uri
+from depth_estimation_ros.node.params import DepthNodeParams
+from depth_estimation_ros.standalone import StandaloneDepthNode
 
 torch.set_num_threads(1)
 W, H = 64, 48
@@ -321,8 +321,8 @@ def test_release_returns_the_models_gpu_memory(compact_checkpoint) -> None:
 
 
 def test_message_builders_round_trip_through_cdr() -> None:
-    from depth_estimation_ros import msgconv
-    from depth_estimation_ros.standin import RangeReading, Scan, static_transforms
+    from depth_estimation_ros.core.standin import RangeReading, Scan, static_transforms
+    from depth_estimation_ros.node import msgconv
 
     scan = Scan(-0.5, 0.5, 0.25, 0.0, 0.1, 0.45, 10.0,
                 np.array([1.0, np.nan, np.inf, -np.inf, 2.5], np.float32))

@@ -1,4 +1,4 @@
-"""Tests for depth_estimation_ros.synthetic: exact depth, determinism, textures, motion."""
+"""Tests for depth_estimation_ros.sim.render: exact depth, determinism, textures, motion."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from depth_estimation_ros.camera import CameraIntrinsics, backproject
-from depth_estimation_ros.synthetic import (
+from depth_estimation_ros.core.camera import CameraIntrinsics, backproject
+from depth_estimation_ros.sim.render import (
     TEXTURE_KINDS,
     TEXTURE_SIZE,
     Box,

@@ -11,21 +11,21 @@ import cv2
 import numpy as np
 import pytest
 
-from depth_estimation_ros.camera import CameraIntrinsics, backproject
-from depth_estimation_ros.dds import messages as m
-from depth_estimation_ros.dds.qos import SENSOR_DATA, QosProfile
-from depth_estimation_ros.dds.runtime import DdsNode, loopback_config_path
-from depth_estimation_ros.encodings import (
+from depth_estimation_ros.core.camera import CameraIntrinsics, backproject
+from depth_estimation_ros.core.encodings import (
     decode_compressed,
     encode_depth_32fc1,
     encode_image,
     rgb8_from_msg,
 )
-from depth_estimation_ros.ply import PlyError, read_ply, write_ply
-from depth_estimation_ros.pointcloud import pack_cloud
+from depth_estimation_ros.core.ply import PlyError, read_ply, write_ply
+from depth_estimation_ros.core.pointcloud import pack_cloud
+from depth_estimation_ros.core.visualize import VisualizeError, colorize_depth, save_depth_png
+from depth_estimation_ros.dds import messages as m
+from depth_estimation_ros.dds.qos import SENSOR_DATA, QosProfile
+from depth_estimation_ros.dds.runtime import DdsNode, loopback_config_path
 from depth_estimation_ros.record import DepthRecorder, RateLatency, cloud_arrays, depth_metres
 from depth_estimation_ros.synthetic_camera import FrameSource, convert_rgb
-from depth_estimation_ros.visualize import VisualizeError, colorize_depth, save_depth_png
 
 REPO = Path(__file__).resolve().parents[1]
 K = CameraIntrinsics(fx=40.0, fy=40.0, cx=15.5, cy=11.5, width=32, height=24)

@@ -57,7 +57,7 @@ def write_nyu_file(path: Path, n: int, nan_item: int | None = None) -> Path:
 
 
 def test_short_run_lowers_loss_and_ships_a_loadable_checkpoint(tmp_path: Path) -> None:
-    from depth_estimation_ros.estimator import DepthEstimator
+    from depth_estimation_ros.core.estimator import DepthEstimator
 
     run = tmp_path / "run"
     argv = ["--config", str(CONFIG), "--out", str(run), "stage=all", "epochs.coarse=3",
@@ -217,7 +217,7 @@ def test_config_overrides_are_typed_and_checked() -> None:
 
 
 def test_param_groups_cover_each_stage_once_with_paper_rates() -> None:
-    from depth_estimation_ros.model import build_model
+    from depth_estimation_ros.core.model import build_model
     from depth_training.train import lr_factor, param_groups
 
     cfg = load_config(CONFIG, ["lr.coarse=0.01", "lr_mult.scale1_features=0.1",
@@ -225,7 +225,7 @@ def test_param_groups_cover_each_stage_once_with_paper_rates() -> None:
     for variant in ("compact", "eigen_vgg16"):
         model = build_model(variant) if variant == "compact" else None
         if model is None:  # the VGG model is large: build it small through its config
-            from depth_estimation_ros.model import ModelConfig
+            from depth_estimation_ros.core.model import ModelConfig
 
             model = build_model(ModelConfig(fc_hidden=8, coarse_channels=4))
         groups = {g["name"]: g for g in param_groups(model, "coarse", cfg)}
@@ -297,7 +297,7 @@ def test_time_limit_ends_the_stage_mid_epoch_and_anneals(tmp_path: Path) -> None
 
 
 def test_pretrained_vgg16_initialises_scale1(tmp_path: Path) -> None:
-    from depth_estimation_ros.model import ModelConfig, build_model
+    from depth_estimation_ros.core.model import ModelConfig, build_model
 
     # a torchvision-layout VGG16 state dict ("features.N.weight"), here of constant values
     own = build_model(ModelConfig(fc_hidden=8, coarse_channels=4)).scale1.features
@@ -317,9 +317,9 @@ def test_pretrained_vgg16_initialises_scale1(tmp_path: Path) -> None:
 
 
 def test_shipped_weights_are_a_full_frame_compact_checkpoint() -> None:
-    from depth_estimation_ros.checkpoint import default_checkpoint_path
-    from depth_estimation_ros.estimator import DepthEstimator
-    from depth_estimation_ros.model import PreprocessConfig
+    from depth_estimation_ros.core.checkpoint import default_checkpoint_path
+    from depth_estimation_ros.core.estimator import DepthEstimator
+    from depth_estimation_ros.core.model import PreprocessConfig
 
     path = Path(__file__).resolve().parents[1] / "depth_estimation_ros" / "weights" / (
         "compact_synthetic.pt")

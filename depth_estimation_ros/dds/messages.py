@@ -36,7 +36,7 @@ from cyclonedds.idl._machinery import (
 )
 from cyclonedds.idl.annotations import final
 
-from depth_estimation_ros import headroom
+from depth_estimation_ros.core import headroom
 
 __all__ = [
     "CameraInfo",
@@ -656,7 +656,7 @@ class PayloadEncoder:
     around the payload are encoded by cyclonedds' own machinery on a copy of the message with
     an empty payload (a few hundred bytes), and then either
 
-    - the payload lies in :mod:`depth_estimation_ros.headroom` storage (what
+    - the payload lies in :mod:`depth_estimation_ros.core.headroom` storage (what
       ``DepthEstimator.estimate_with_cloud`` returns): the fields are written into the free
       bytes around it and the payload is not copied at all; or
     - it is copied once into a buffer kept from the previous message, whose pages are

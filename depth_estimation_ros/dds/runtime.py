@@ -41,6 +41,7 @@ from cyclonedds.sub import DataReader
 from cyclonedds.topic import Topic
 from cyclonedds.util import duration
 
+from depth_estimation_ros.core.reporting import worth_logging
 from depth_estimation_ros.dds.messages import (
     PayloadEncoder,
     graph_types,
@@ -48,7 +49,6 @@ from depth_estimation_ros.dds.messages import (
     type_hash,
 )
 from depth_estimation_ros.dds.qos import QosProfile, reader_qos, writer_qos
-from depth_estimation_ros.reporting import worth_logging
 
 __all__ = [
     "DdsNode",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depth_estimation_ros.atomic import atomic_write_bytes
+from depth_estimation_ros.core.atomic import atomic_write_bytes
 
 __all__ = ["BUILTIN_CMAPS", "DEFAULT_CMAP", "DepthColorizer", "VisualizeError", "builtin_lut",
            "colorize_depth", "depth_range", "save_depth_png"]

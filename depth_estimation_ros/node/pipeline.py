@@ -31,14 +31,9 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
-from depth_estimation_ros import msgconv
-from depth_estimation_ros import params as cfg
-from depth_estimation_ros.camera import CameraInfoError, CameraIntrinsics
-from depth_estimation_ros.diagnostics import PipelineStats, report, summary
-from depth_estimation_ros.msgconv import InputError, MessageTypes
-from depth_estimation_ros.params import NODE_NAME, DepthNodeParams
-from depth_estimation_ros.pointcloud import CloudBuffer
-from depth_estimation_ros.standin import (
+from depth_estimation_ros.core.camera import CameraInfoError, CameraIntrinsics
+from depth_estimation_ros.core.pointcloud import CloudBuffer
+from depth_estimation_ros.core.standin import (
     RADIATION_TYPES,
     SCAN_FRAME_SUFFIX,
     RangeConfig,
@@ -49,10 +44,15 @@ from depth_estimation_ros.standin import (
     range_frame_ids,
     static_transforms,
 )
-from depth_estimation_ros.visualize import DepthColorizer
+from depth_estimation_ros.core.visualize import DepthColorizer
+from depth_estimation_ros.node import msgconv
+from depth_estimation_ros.node import params as cfg
+from depth_estimation_ros.node.diagnostics import PipelineStats, report, summary
+from depth_estimation_ros.node.msgconv import InputError, MessageTypes
+from depth_estimation_ros.node.params import NODE_NAME, DepthNodeParams
 
 if TYPE_CHECKING:  # torch is imported only where a model is loaded
-    from depth_estimation_ros.estimator import DepthEstimator
+    from depth_estimation_ros.core.estimator import DepthEstimator
 
 _LOG = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def build_estimator(params: DepthNodeParams) -> DepthEstimator:
     """
     import torch
 
-    from depth_estimation_ros.estimator import DepthEstimator
+    from depth_estimation_ros.core.estimator import DepthEstimator
 
     if params.num_threads > 0:
         torch.set_num_threads(params.num_threads)

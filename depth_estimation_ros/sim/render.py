@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from depth_estimation_ros.camera import CameraIntrinsics
+from depth_estimation_ros.core.camera import CameraIntrinsics
 
 __all__ = [
     "ROOM_KINDS",

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from depth_estimation_ros.model import PreprocessConfig
+from depth_estimation_ros.core.model import PreprocessConfig
 
 
 def resize(rgb: Tensor, size: tuple[int, int]) -> Tensor:

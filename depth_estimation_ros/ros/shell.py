@@ -39,11 +39,11 @@ from sensor_msgs.msg import (
 from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 
-from depth_estimation_ros import params as cfg
-from depth_estimation_ros.checkpoint import CheckpointError
-from depth_estimation_ros.msgconv import MessageTypes, ros_byte_array, ros_float32_array
-from depth_estimation_ros.params import DepthNodeParams, ParameterError, ParamSpec
-from depth_estimation_ros.pipeline import DepthProcessor, Outputs
+from depth_estimation_ros.core.checkpoint import CheckpointError
+from depth_estimation_ros.node import params as cfg
+from depth_estimation_ros.node.msgconv import MessageTypes, ros_byte_array, ros_float32_array
+from depth_estimation_ros.node.params import DepthNodeParams, ParameterError, ParamSpec
+from depth_estimation_ros.node.pipeline import DepthProcessor, Outputs
 
 ROS_TYPES = MessageTypes(
     Image=Image, CompressedImage=CompressedImage, CameraInfo=CameraInfo,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depth_estimation_ros.atomic import atomic_write_bytes
+from depth_estimation_ros.core.atomic import atomic_write_bytes
 
 __all__ = ["PlyError", "read_ply", "write_ply"]
 

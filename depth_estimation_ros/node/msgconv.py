@@ -16,17 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from depth_estimation_ros.camera import CameraInfoError, CameraIntrinsics
-from depth_estimation_ros.diagnostics import DiagnosticReport
-from depth_estimation_ros.encodings import (
+from depth_estimation_ros.core.camera import CameraInfoError, CameraIntrinsics
+from depth_estimation_ros.core.encodings import (
     SUPPORTED_INPUT_ENCODINGS,
     EncodingError,
     decode_compressed,
     decode_image,
     to_rgb8,
 )
-from depth_estimation_ros.pointcloud import CloudBuffer
-from depth_estimation_ros.standin import RangeReading, Scan, StaticTransform
+from depth_estimation_ros.core.pointcloud import CloudBuffer
+from depth_estimation_ros.core.standin import RangeReading, Scan, StaticTransform
+from depth_estimation_ros.node.diagnostics import DiagnosticReport
 
 _LEVEL_NAMES = ("OK", "WARN", "ERROR", "STALE")
 MIN_SIDE = 2  # pixels; the estimator needs at least 2x2

@@ -37,22 +37,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from depth_estimation_ros import headroom
-from depth_estimation_ros.camera import CameraIntrinsics
-from depth_estimation_ros.checkpoint import (
+from depth_estimation_ros.core import headroom
+from depth_estimation_ros.core.camera import CameraIntrinsics
+from depth_estimation_ros.core.checkpoint import (
     CheckpointError,
     load_checkpoint,
     model_from_checkpoint,
 )
-from depth_estimation_ros.model import ModelConfig, PreprocessConfig
-from depth_estimation_ros.pointcloud import (
+from depth_estimation_ros.core.model import ModelConfig, PreprocessConfig
+from depth_estimation_ros.core.pointcloud import (
     XYZ_POINT_STEP,
     XYZRGB_POINT_STEP,
     CloudBuffer,
     cloud_from_records,
 )
-from depth_estimation_ros.preprocessing import normalize, resize_and_crop
-from depth_estimation_ros.reporting import first_line
+from depth_estimation_ros.core.preprocessing import normalize, resize_and_crop
+from depth_estimation_ros.core.reporting import first_line
 
 _LOG = logging.getLogger(__name__)
 
@@ -344,7 +344,7 @@ class DepthEstimator:
                              rescale: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Depth of one frame and its back-projected point grid, computed on the device.
 
-        The back-projection is :func:`depth_estimation_ros.camera.backproject`'s, in torch:
+        The back-projection is :func:`depth_estimation_ros.core.camera.backproject`'s, in torch:
         ``x = (u − cx)·z/fx``, ``y = (v − cy)·z/fy``, ``z = depth[v, u]`` at ``u = j·d``,
         ``v = i·d``; a point is NaN where z is NaN, non-positive or outside
         ``[min_range, max_range]``. Depth and points come back in one download.
@@ -685,7 +685,7 @@ class FastFrame:
         """Upsample and mask the depth into a buffer that also holds a (rows, cols,
         ``per_point``) float32 grid (uninitialised, returned) for :meth:`download`.
 
-        Both land on the host in :mod:`~depth_estimation_ros.headroom` storage, with room for
+        Both land on the host in :mod:`~depth_estimation_ros.core.headroom` storage, with room for
         a message header before each, so the DDS publishers send them without copying. On
         the CPU the device buffer *is* that storage (nothing to download); on CUDA it mirrors
         the storage's span, which one copy fills.

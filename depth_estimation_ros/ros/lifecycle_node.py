@@ -18,9 +18,9 @@ from typing import Any
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
-from depth_estimation_ros import params as cfg
-from depth_estimation_ros.pipeline import DepthProcessor, build_estimator
-from depth_estimation_ros.rclpy_shell import (
+from depth_estimation_ros.node import params as cfg
+from depth_estimation_ros.node.pipeline import DepthProcessor, build_estimator
+from depth_estimation_ros.ros.shell import (
     ROS_TYPES,
     STARTUP_ERRORS,
     LiveParameters,

@@ -22,16 +22,16 @@ import torch
 from torch import nn
 
 from depth_estimation_ros import __version__
-from depth_estimation_ros.atomic import atomic_path
-from depth_estimation_ros.model import (
+from depth_estimation_ros.core.atomic import atomic_path
+from depth_estimation_ros.core.model import (
     ModelConfig,
     MultiScaleDepthNet,
     PreprocessConfig,
     build_model,
 )
-from depth_estimation_ros.reporting import first_line
+from depth_estimation_ros.core.reporting import first_line
 
-FORMAT = "depth_estimation_ros.checkpoint"
+FORMAT = "depth_estimation_ros.checkpoint"  # the file format's name (kept when the module moved)
 FORMAT_VERSION = 1
 DEFAULT_WEIGHTS_NAME = "compact_synthetic.pt"
 WEIGHTS_ENV = "DEPTH_ESTIMATION_CHECKPOINT"
@@ -55,7 +55,7 @@ def default_checkpoint_path() -> Path:
     env = os.environ.get(WEIGHTS_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent / "weights" / DEFAULT_WEIGHTS_NAME
+    return Path(__file__).resolve().parents[1] / "weights" / DEFAULT_WEIGHTS_NAME
 
 
 def resolve_checkpoint_path(path: str | os.PathLike[str] | None) -> Path:
@@ -159,7 +159,7 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None,
         raise CheckpointError(
             f"checkpoint {p} is not a readable PyTorch file ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); expected a file "
-            "written by depth_estimation_ros.checkpoint.save_checkpoint") from exc
+            "written by depth_estimation_ros.core.checkpoint.save_checkpoint") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{p} is not a depth_estimation_ros checkpoint (no "
                               f"'format': '{FORMAT}' entry); expected a file written by "
