@@ -100,7 +100,7 @@ from depth_estimation_ros.dds import messages
 from depth_estimation_ros.node import msgconv
 from depth_estimation_ros.node.params import DepthNodeParams
 from depth_estimation_ros.node.pipeline import Frame, FramePipeline
-from depth_estimation_ros.sim.render import render_scene
+from depth_estimation_ros.sim import render_scene
 
 _LOG = logging.getLogger(__name__)
 

@@ -100,7 +100,7 @@ class FrameSource:
     def __init__(self, seed: int, width: int, height: int, rate: float, encoding: str = "rgb8",
                  compressed: bool = False, ground_truth: bool = False, cache_frames: int = 0,
                  jpeg_quality: int = 90) -> None:
-        from depth_estimation_ros.sim.render import SyntheticScene
+        from depth_estimation_ros.sim import SyntheticScene
 
         if encoding not in CAMERA_ENCODINGS:
             raise ValueError(f"camera encoding {encoding!r} is not supported; expected one of "

@@ -289,7 +289,7 @@ class SyntheticDepthSource:
         if hit is not None:
             self._cache.move_to_end(i)
             return hit
-        from depth_estimation_ros.sim.render import render_scene
+        from depth_estimation_ros.sim import render_scene
 
         frame = render_scene(_scene_seed(self.seed, i), intrinsics=self.camera)
         item = (np.ascontiguousarray(frame.rgb, dtype=np.uint8),

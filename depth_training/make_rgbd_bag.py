@@ -92,7 +92,7 @@ def write_rgbd_bag(out: str | os.PathLike[str], frames: int, *, storage: str = "
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
 
-    from depth_estimation_ros.sim.render import SyntheticScene
+    from depth_estimation_ros.sim import SyntheticScene
 
     if frames < 1 or rooms < 1:
         raise ValueError(f"--frames and --rooms must be at least 1, got {frames} and {rooms}")

@@ -25,7 +25,7 @@ from depth_estimation_ros.core.estimator import DepthEstimator
 from depth_estimation_ros.core.model import PreprocessConfig, build_model
 from depth_estimation_ros.node.params import DepthNodeParams
 from depth_estimation_ros.node.pipeline import Frame, FramePipeline
-from depth_estimation_ros.sim.render import SyntheticScene
+from depth_estimation_ros.sim import SyntheticScene
 from depth_training.augment import (
     AugmentConfig,
     AugmentParams,

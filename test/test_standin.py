@@ -21,7 +21,9 @@ from depth_estimation_ros.core.standin import (
     static_transforms,
 )
 from depth_estimation_ros.core.visualize import BUILTIN_CMAPS, DepthColorizer, builtin_lut
-from depth_estimation_ros.sim.render import Box, CameraPose, SyntheticScene
+from depth_estimation_ros.sim import SyntheticScene
+from depth_estimation_ros.sim.camera import CameraPose
+from depth_estimation_ros.sim.geometry import Box
 
 CAMERA = CameraIntrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)
 

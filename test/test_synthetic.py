@@ -1,4 +1,4 @@
-"""Tests for depth_estimation_ros.sim.render: exact depth, determinism, textures, motion."""
+"""Tests for the depth_estimation_ros.sim renderer: exact depth, determinism, textures, motion."""
 
 from __future__ import annotations
 
@@ -9,16 +9,14 @@ import numpy as np
 import pytest
 
 from depth_estimation_ros.core.camera import CameraIntrinsics, backproject
-from depth_estimation_ros.sim.render import (
+from depth_estimation_ros.sim import SyntheticFrame, SyntheticScene, render_scene
+from depth_estimation_ros.sim.camera import CameraPose
+from depth_estimation_ros.sim.geometry import Box
+from depth_estimation_ros.sim.materials import (
     TEXTURE_KINDS,
     TEXTURE_SIZE,
-    Box,
-    CameraPose,
     Material,
-    SyntheticFrame,
-    SyntheticScene,
     procedural_texture,
-    render_scene,
 )
 
 ROOM = (4.0, 5.0, 2.8)

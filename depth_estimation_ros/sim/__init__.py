@@ -1,7 +1,12 @@
 """The procedural indoor-scene renderer (exact metric depth), for tests, the synthetic camera
 and synthetic training data. May import ``core``; no ROS.
+
+Modules: ``scene`` (the API: :class:`SyntheticScene`, :func:`render_scene`), ``camera``
+(poses, pixel rays), ``materials`` (materials, procedural textures), ``geometry`` (boxes and
+room as planar faces), ``raster`` (z-buffer), ``shading`` (lighting, texturing),
+``furniture`` (pieces as boxes), ``layout`` (random furnished rooms).
 """
 
-from depth_estimation_ros.sim.render import SyntheticFrame, SyntheticScene, render_scene
+from depth_estimation_ros.sim.scene import SyntheticFrame, SyntheticScene, render_scene
 
 __all__ = ["SyntheticFrame", "SyntheticScene", "render_scene"]

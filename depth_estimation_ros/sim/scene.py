@@ -1,0 +1,241 @@
+"""The scene-level API: a furnished room that renders RGB and exact metric depth from any
+camera pose inside it, random rooms from a seed, and a looping camera path through them.
+
+A room is an axis-aligned box the camera is inside; furniture is built from boxes that may be
+yawed about the vertical axis (``layout``, ``furniture``). Surfaces carry procedural
+textures (``materials``); a frame is z-buffered in inverse depth (``raster``), so the depth
+is exact (z along the optical axis), then textured and lit (``shading``).
+
+World frame: x and y horizontal, z up; the room spans ``[0, Lx] x [0, Ly] x [0, Lz]`` with
+the floor at ``z = 0``. Camera poses are a position and yaw / pitch / roll (see
+:class:`~depth_estimation_ros.sim.camera.CameraPose`); images use the REP 103 optical frame
+(z forward, x right, y down).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from depth_estimation_ros.core.camera import CameraIntrinsics
+from depth_estimation_ros.sim.camera import (
+    CameraPose,
+    Vec3,
+    default_path_radii,
+    resolve_intrinsics,
+)
+from depth_estimation_ros.sim.geometry import Box, build_faces
+from depth_estimation_ros.sim.layout import furnish_room
+from depth_estimation_ros.sim.materials import Material, texture_atlas
+from depth_estimation_ros.sim.raster import rasterise, workspace
+from depth_estimation_ros.sim.shading import Lighting, Shader
+
+__all__ = ["SyntheticFrame", "SyntheticScene", "render_scene"]
+
+
+@dataclass
+class SyntheticFrame:
+    """One rendered view.
+
+    Attributes:
+        rgb: (H, W, 3) uint8 colour image.
+        depth: (H, W) float32 metres along the optical axis, finite and positive everywhere.
+        intrinsics: The camera the frame was rendered with.
+        pose: The camera pose.
+    """
+
+    rgb: np.ndarray
+    depth: np.ndarray
+    intrinsics: CameraIntrinsics
+    pose: CameraPose | None = None
+
+
+_DEFAULT_MATERIALS = (
+    Material("paint", 0, (0.96, 0.94, 0.9), 1.5),
+    Material("wood_floor", 0, (1.0, 1.0, 1.0), 1.6),
+    Material("paint", 1, (0.98, 0.98, 0.98), 2.0),
+)
+
+
+class SyntheticScene:
+    """A furnished room that renders RGB and exact depth from any camera pose inside it.
+
+    Build one with :meth:`random` (seeded), or directly from a room size and boxes for
+    scenes with known geometry.
+
+    Args:
+        room_size: ``(Lx, Ly, Lz)`` metres; the room spans ``[0, Lx] x [0, Ly] x [0, Lz]``.
+        boxes: Furniture and objects.
+        materials: Materials referenced by the boxes and the room; None uses plain walls,
+            a wooden floor and a plain ceiling (indices 0, 1, 2).
+        room_materials: Material indices of the walls, floor and ceiling.
+        lighting: Light set-up.
+        default_pose: Pose used when :meth:`render` gets none; None looks along +x from the
+            room centre at 1.5 m (or mid-height in low rooms).
+        path_radii: Semi-axes (metres) of the ellipse :meth:`trajectory_pose` follows around
+            the room centre; None picks about a fifth of the room.
+        path_height: Mean camera height (metres) on the trajectory.
+        period: Seconds per loop of the trajectory.
+
+    Raises:
+        ValueError: On a non-positive room size or a material index out of range.
+    """
+
+    def __init__(
+        self,
+        room_size: Vec3,
+        boxes: Sequence[Box] = (),
+        materials: Sequence[Material] | None = None,
+        room_materials: tuple[int, int, int] = (0, 1, 2),
+        lighting: Lighting | None = None,
+        default_pose: CameraPose | None = None,
+        path_radii: tuple[float, float] | None = None,
+        path_height: float | None = None,
+        period: float = 30.0,
+    ) -> None:
+        size = tuple(float(v) for v in room_size)
+        if len(size) != 3 or not all(math.isfinite(v) and v > 0.0 for v in size):
+            raise ValueError(f"Room size {room_size!r} must be three positive lengths in metres.")
+        self.room_size: Vec3 = size  # type: ignore[assignment]
+        self.boxes: tuple[Box, ...] = tuple(boxes)
+        self.materials: tuple[Material, ...] = tuple(
+            _DEFAULT_MATERIALS if materials is None else materials
+        )
+        for index in list(room_materials) + [box.material for box in self.boxes]:
+            if not 0 <= index < len(self.materials):
+                raise ValueError(
+                    f"Material index {index} is out of range for {len(self.materials)} materials."
+                )
+        for box in self.boxes:
+            if not all(v > 0.0 for v in box.size):
+                raise ValueError(f"Box size {box.size} must be positive along every axis.")
+        self.room_materials = tuple(room_materials)
+        self.lighting = lighting or Lighting()
+        lx, ly, lz = size
+        if path_radii is None:
+            path_radii = default_path_radii(lx, ly)
+        self.path_radii = (float(path_radii[0]), float(path_radii[1]))
+        self.path_height = float(min(1.45, 0.55 * lz) if path_height is None else path_height)
+        if not period > 0.0:
+            raise ValueError(f"Trajectory period {period} must be positive seconds.")
+        self.period = float(period)
+        self.default_pose = default_pose or CameraPose(
+            (lx / 2, ly / 2, min(1.5, lz / 2)), yaw=0.0, pitch=0.0
+        )
+        atlas, slots = texture_atlas(self.materials)
+        self._faces = build_faces(size, self.boxes, self.room_materials, self.materials, slots)
+        self._shader = Shader(self._faces, self.lighting, self.room_size, atlas)
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def random(cls, seed: int) -> SyntheticScene:
+        """A random furnished room (bedroom, living room, kitchen, office, ...) from a seed.
+
+        The same seed always gives the same scene; its :attr:`default_pose` is a random
+        plausible camera pose drawn from the same seed.
+        """
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"Scene seed {seed!r} must be a non-negative integer.")
+        rng = np.random.default_rng([int(seed), 0x5EED])
+        room = furnish_room(rng)
+        scene = SyntheticScene(
+            room.size,
+            room.boxes,
+            room.materials,
+            room_materials=room.room_materials,
+            lighting=room.lighting,
+            path_radii=room.path_radii,
+        )
+        scene.default_pose = (
+            room.camera
+            if room.camera is not None
+            else scene.trajectory_pose(rng.uniform(0.0, scene.period))
+        )
+        return scene
+
+    # ------------------------------------------------------------------ camera motion
+
+    def trajectory_pose(self, t: float) -> CameraPose:
+        """A smooth, looping camera pose at time ``t`` seconds (period :attr:`period`).
+
+        The camera circles an ellipse around the room centre (kept clear of furniture in
+        random scenes), looking roughly across the room with a gentle sway in heading,
+        pitch, height and roll; ``t`` and ``t + period`` give the same pose.
+        """
+        theta = 2.0 * math.pi * (t / self.period)
+        lx, ly, lz = self.room_size
+        ax, ay = self.path_radii
+        position = (
+            lx / 2 + ax * math.cos(theta),
+            ly / 2 + ay * math.sin(theta),
+            min(self.path_height + 0.08 * math.sin(2 * theta), lz - 0.3),
+        )
+        return CameraPose(
+            position,
+            yaw=theta + math.pi + 0.5 * math.sin(theta),
+            pitch=0.17 + 0.1 * math.sin(2 * theta + 1.0),
+            roll=0.02 * math.sin(3 * theta),
+        )
+
+    # ------------------------------------------------------------------ rendering
+
+    def render(
+        self,
+        pose: CameraPose | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        intrinsics: CameraIntrinsics | None = None,
+    ) -> SyntheticFrame:
+        """Render colour and exact depth.
+
+        Args:
+            pose: Camera pose; None uses :attr:`default_pose`.
+            width: Image width; default 640, or the intrinsics' width.
+            height: Image height; default 480, or the intrinsics' height.
+            intrinsics: Camera; None uses the NYU Kinect camera scaled to the size.
+
+        Returns:
+            The frame; depth is z along the optical axis in metres, finite and positive.
+
+        Raises:
+            ValueError: If the pose is not strictly inside the room, or the size disagrees
+                with the intrinsics.
+        """
+        camera = resolve_intrinsics(width, height, intrinsics)
+        pose = self.default_pose if pose is None else pose
+        origin = np.asarray(pose.position, dtype=np.float64)
+        if origin.shape != (3,) or not (
+            np.all(origin > 0.0) and np.all(origin < np.asarray(self.room_size))
+        ):
+            raise ValueError(
+                f"Camera position {pose.position} must lie strictly inside the room "
+                f"[0, {self.room_size[0]}] x [0, {self.room_size[1]}] x "
+                f"[0, {self.room_size[2]}]."
+            )
+        rotation = pose.world_from_optical()
+        work = workspace(camera.height, camera.width)
+        rasterise(self._faces, origin, rotation, camera, work)
+        depth = np.reciprocal(work.inv_depth)  # (H, W) metres, a fresh array for the caller
+        rgb = self._shader.shade(origin, rotation, camera, depth, work)
+        return SyntheticFrame(rgb=rgb, depth=depth, intrinsics=camera, pose=pose)
+
+
+def render_scene(
+    seed: int,
+    width: int | None = None,
+    height: int | None = None,
+    intrinsics: CameraIntrinsics | None = None,
+) -> SyntheticFrame:
+    """Render a random scene from its random plausible camera pose, both from ``seed``.
+
+    Args:
+        seed: Non-negative scene seed; the same seed gives the same frame.
+        width: Image width; default 640, or the intrinsics' width.
+        height: Image height; default 480, or the intrinsics' height.
+        intrinsics: Camera; None uses the NYU Kinect camera scaled to the size.
+    """
+    return SyntheticScene.random(seed).render(None, width, height, intrinsics)

@@ -1,0 +1,176 @@
+"""Colour: textured, lit pixels of the visible faces (ambient, directional and point light
+with Lambertian shading and distance falloff, and a soft vignette)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from depth_estimation_ros.core.camera import CameraIntrinsics
+from depth_estimation_ros.sim.camera import Vec3, pixel_rays
+from depth_estimation_ros.sim.geometry import Faces
+from depth_estimation_ros.sim.materials import TEXTURE_SIZE
+from depth_estimation_ros.sim.raster import Workspace
+
+__all__ = ["Lighting", "Shader"]
+
+_TEX_BITS = TEXTURE_SIZE.bit_length() - 1
+
+
+@dataclass(frozen=True)
+class Lighting:
+    """Ambient + directional + point light (Lambertian), and a vignette.
+
+    Attributes:
+        light_position: Point light in metres; None puts it 0.3 m below the ceiling centre.
+        light_intensity: Point-light strength (1.0 saturates a white wall facing it).
+        light_falloff: Metres at which the point light falls to half strength.
+        ambient: Light reaching every surface.
+        sun_direction: Direction the directional light travels (normalised on use).
+        sun_strength: Directional-light strength.
+        vignette: Brightness lost in the image corners (0 = none).
+    """
+
+    light_position: Vec3 | None = None
+    light_intensity: float = 0.8
+    light_falloff: float = 3.0
+    ambient: float = 0.38
+    sun_direction: Vec3 = (0.45, 0.3, -0.84)
+    sun_strength: float = 0.2
+    vignette: float = 0.25
+
+
+def _rows16(values: np.ndarray) -> np.ndarray:
+    """(F, 4) numbers -> (F,) 16-byte items (4 float32 each) so one gather fetches a row."""
+    return np.ascontiguousarray(values, dtype=np.float32).view(np.complex128).reshape(-1)
+
+
+class Shader:
+    """One scene's per-face shading tables, and the colour pass over its rasterised frames.
+
+    Args:
+        faces: The scene's faces.
+        lighting: The light set-up.
+        room_size: ``(Lx, Ly, Lz)`` metres; the default point light hangs below its ceiling.
+        atlas: The scene's texture atlas (see ``materials.texture_atlas``).
+    """
+
+    def __init__(
+        self, faces: Faces, lighting: Lighting, room_size: Vec3, atlas: np.ndarray
+    ) -> None:
+        self._faces = faces
+        self.lighting = lighting
+        self._atlas = atlas
+        lx, ly, lz = room_size
+        light = self.lighting.light_position
+        self._light = np.array(
+            (lx / 2, ly / 2, lz - 0.3) if light is None else light, dtype=np.float64
+        )
+        sun = np.asarray(self.lighting.sun_direction, dtype=np.float64)
+        sun = sun / np.linalg.norm(sun)
+        # Per-face shading constants, 4 float32 per row, gathered per pixel in one go:
+        # (point-light plane distance (m, >= 0), ambient + directional, texel base as int32
+        # bits, 0).
+        # On face f every point P has n.P = n.c, so n.(light - P) is constant per face.
+        light_plane = np.einsum("fi,fi->f", self._light - faces.center, faces.normal)
+        flat = self.lighting.ambient + self.lighting.sun_strength * np.clip(
+            -(faces.normal @ sun), 0.0, None
+        )
+        face_light = np.zeros((len(flat), 4), dtype=np.float32)
+        face_light[:, 0] = np.clip(light_plane, 0.0, None)
+        face_light[:, 1] = flat
+        face_light.view(np.int32)[:, 2] = faces.texture_slot * TEXTURE_SIZE * TEXTURE_SIZE
+        self._face_light = _rows16(face_light)
+        self._face_tint = _rows16(np.concatenate([faces.tint, np.zeros((len(flat), 1))], 1))
+
+    def shade(
+        self,
+        origin: np.ndarray,
+        rotation: np.ndarray,
+        camera: CameraIntrinsics,
+        depth: np.ndarray,
+        work: Workspace,
+    ) -> np.ndarray:
+        """Textured, lit colour (H, W, 3) uint8 of the surfaces in ``work.face_id``.
+
+        Everything is written as per-face linear forms in the ray ``(xr, yr, 1)`` and the
+        depth z, so each pixel needs only a few gathers of per-face rows: with the hit point
+        ``P = o + z D`` and ``D = R (xr, yr, 1)``, a texture coordinate ``P . e + k`` is
+        ``z (R^T e) . (xr, yr, 1) + (o . e + k)``.
+        """
+        faces = self._faces
+        lighting = self.lighting
+        rays = pixel_rays(camera)
+        col, row = rays.col, rays.row  # (1, W), (H, 1)
+        shape = depth.shape
+        fid = work.face_id
+        rows16, coord, scratch = work.rows16[0], work.f32[0], work.f32[1]
+        texel, index = work.i32
+
+        # Texture lookup: nearest texel, repeating; texel = base + (v_i << bits) | u_i.
+        texel.fill(0)
+        for shift, coef in ((0, faces.u_coef), (_TEX_BITS, faces.v_coef)):
+            along = coef[:, :3] @ rotation  # (F, 3) on (xr, yr, 1)
+            table = _rows16(
+                np.concatenate([along, (coef[:, :3] @ origin + coef[:, 3])[:, None]], 1)
+            )
+            np.take(table, fid, out=rows16, mode="clip")  # (H, W) rows (a, b, c, k)
+            form = rows16.view(np.float32).reshape(shape + (4,))
+            np.multiply(form[..., 0], col, out=coord)
+            np.multiply(form[..., 1], row, out=scratch)
+            coord += scratch
+            coord += form[..., 2]
+            coord *= depth
+            coord += form[..., 3]
+            coord *= np.float32(TEXTURE_SIZE)  # texels, positive thanks to the bias
+            np.copyto(index, coord, casting="unsafe")
+            index &= TEXTURE_SIZE - 1
+            if shift:
+                index <<= shift
+            texel |= index
+        light = work.rows16[1]
+        np.take(self._face_light, fid, out=light, mode="clip")
+        light_f32 = light.view(np.float32).reshape(shape + (4,))
+        texel += light.view(np.int32).reshape(shape + (4,))[..., 2]  # the texture's base
+        albedo = work.u32
+        np.take(self._atlas, texel, out=albedo, mode="clip")
+        albedo_u8 = albedo.view(np.uint8).reshape(shape + (4,))  # r, g, b, 255
+
+        # Squared distance to the point light, |l - o - z D|^2 = c - 2 z (l - o).D + z^2 |D|^2.
+        to_light = self._light - origin
+        along = 2.0 * (to_light @ rotation)  # 2 (l - o) . D as a form on (xr, yr, 1)
+        dist2, shade = work.f32[0], work.f32[2]
+        np.add(
+            np.float32(along[0]) * col + np.float32(along[2]),
+            np.float32(along[1]) * row,
+            out=scratch,
+        )
+        np.multiply(depth, rays.norm2, out=dist2)
+        dist2 -= scratch
+        dist2 *= depth
+        dist2 += np.float32(to_light @ to_light)
+        np.maximum(dist2, np.float32(1e-6), out=dist2)
+        # Lambert n.(l - P) / |l - P| (n.(l - P) is constant per face), falloff I / (1 + d^2/f^2).
+        np.sqrt(dist2, out=shade)
+        np.divide(light_f32[..., 0], shade, out=shade)
+        dist2 *= np.float32(1.0 / lighting.light_falloff**2)
+        dist2 += np.float32(1.0)
+        shade *= np.float32(lighting.light_intensity)
+        shade /= dist2
+        shade += light_f32[..., 1]
+        if lighting.vignette:
+            np.multiply(rays.radius2, np.float32(-lighting.vignette), out=scratch)
+            scratch += np.float32(1.0)
+            shade *= scratch
+        tint = rows16
+        np.take(self._face_tint, fid, out=tint, mode="clip")
+        tint_f32 = tint.view(np.float32).reshape(shape + (4,))
+        rgb = np.empty(shape + (3,), dtype=np.uint8)
+        channel = scratch
+        for c in range(3):  # per channel: contiguous temporaries are faster than (H, W, 3)
+            np.multiply(albedo_u8[..., c], tint_f32[..., c], out=channel)
+            channel *= shade
+            np.minimum(channel, np.float32(255.0), out=channel)
+            rgb[..., c] = channel
+        return rgb
