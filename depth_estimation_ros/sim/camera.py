@@ -83,6 +83,8 @@ def pixel_rays(intrinsics: CameraIntrinsics) -> Rays:
 def resolve_intrinsics(
     width: int | None, height: int | None, intrinsics: CameraIntrinsics | None
 ) -> CameraIntrinsics:
+    """The camera of one render: the given intrinsics, or the NYU Kinect camera scaled to
+    the size (640 x 480 by default); a size that disagrees with the intrinsics is an error."""
     if intrinsics is None:
         return CameraIntrinsics.nyu_kinect(
             640 if width is None else width, 480 if height is None else height
