@@ -24,7 +24,12 @@ from depth_estimation_ros.core.visualize import VisualizeError, colorize_depth, 
 from depth_estimation_ros.dds import messages as m
 from depth_estimation_ros.dds.qos import SENSOR_DATA, QosProfile
 from depth_estimation_ros.dds.runtime import DdsNode, loopback_config_path
-from depth_estimation_ros.record import DepthRecorder, RateLatency, cloud_arrays, depth_metres
+from depth_estimation_ros.node.recorder import (
+    DepthRecorder,
+    RateLatency,
+    cloud_arrays,
+    depth_metres,
+)
 from depth_estimation_ros.synthetic_camera import FrameSource, convert_rgb
 
 REPO = Path(__file__).resolve().parents[1]
