@@ -97,6 +97,7 @@ from depth_estimation_ros.core.standin import (
 )
 from depth_estimation_ros.core.visualize import DepthColorizer
 from depth_estimation_ros.dds import messages
+from depth_estimation_ros.dds.types import dds_message_types
 from depth_estimation_ros.node import msgconv
 from depth_estimation_ros.node.params import DepthNodeParams
 from depth_estimation_ros.node.pipeline import Frame, FramePipeline
@@ -404,7 +405,7 @@ def benchmark_config(variant: str, device: torch.device, *, iterations: int, war
     frames = [sample_frame(seed=i) for i in range(batch)]
     job = FrameJob(est, params, CameraIntrinsics.nyu_kinect(WIDTH, HEIGHT),
                    [image_cdr(f, (1, i)) for i, f in enumerate(frames)],
-                   msgconv.MessageTypes.dds())
+                   dds_message_types())
     clock = StageClock(device)
     for _ in range(warmup):
         run_stages(job, clock)
@@ -482,7 +483,7 @@ def compare_encoding(colour: bool = True, repeats: int = 20) -> dict[str, Any]:
     cyclonedds' serializer (``serialize`` then pad to 4 bytes) vs ``PayloadEncoder``, same
     run, same message; and whether the bytes are identical."""
     cloud = sample_cloud(colour)
-    msg = msgconv.point_cloud_msg(msgconv.MessageTypes.dds(), cloud, (1, 0), _FRAME_ID)
+    msg = msgconv.point_cloud_msg(dds_message_types(), cloud, (1, 0), _FRAME_ID)
 
     def stock() -> bytes:
         raw = msg.serialize(use_version_2=False)
@@ -529,7 +530,7 @@ def measure_dds_write(repeats: int = 30, colour: bool = True) -> dict[str, Any]:
     storage = headroom.allocate([WIDTH * HEIGHT * step]).payloads[0]
     storage[:] = np.frombuffer(sample_cloud(colour).data, np.uint8)  # as the estimator's
     cloud = cloud_from_records(storage.view("<f4").reshape(HEIGHT, WIDTH, step // 4), colour)
-    msg = msgconv.point_cloud_msg(msgconv.MessageTypes.dds(), cloud, (1, 0), _FRAME_ID)
+    msg = msgconv.point_cloud_msg(dds_message_types(), cloud, (1, 0), _FRAME_ID)
     child = subprocess.Popen([sys.executable, "-c", _SINK_CHILD, str(domain)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -682,7 +683,7 @@ def measure_standins(iterations: int = 200, warmup: int = 10,
     depth = frame.depth.copy()  # (H, W) float32 metres
     depth[np.random.default_rng(0).random(depth.shape) < 0.05] = np.nan
     camera = frame.intrinsics
-    types = msgconv.MessageTypes.dds()
+    types = dds_message_types()
     stamp = (1, 0)
     scan_cfg = ScanConfig(params.scan_height, params.scan_offset, params.scan_decimation,
                           params.scan_range_min, params.scan_range_max)

@@ -34,8 +34,8 @@ from depth_estimation_ros.dds.runtime import (
     TopicNameError,
     ensure_cyclonedds_uri,
 )
+from depth_estimation_ros.dds.types import dds_message_types
 from depth_estimation_ros.node import params as cfg
-from depth_estimation_ros.node.msgconv import MessageTypes
 from depth_estimation_ros.node.params import DepthNodeParams, ParameterError
 from depth_estimation_ros.node.pipeline import DepthProcessor, Outputs, build_estimator
 
@@ -166,7 +166,7 @@ class StandaloneDepthNode:
         node = self.node
         out_qos = _qos(params.output_qos_reliability, params.output_qos_durability,
                        params.output_qos_depth)
-        types = MessageTypes.dds()
+        types = dds_message_types()
         self._remaps = remaps
         self._out_qos = out_qos
         self._range_type = types.Range
