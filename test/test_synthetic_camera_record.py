@@ -30,7 +30,7 @@ from depth_estimation_ros.node.recorder import (
     cloud_arrays,
     depth_metres,
 )
-from depth_estimation_ros.synthetic_camera import FrameSource, convert_rgb
+from depth_estimation_ros.sim.camera import FrameSource, convert_rgb
 
 REPO = Path(__file__).resolve().parents[1]
 K = CameraIntrinsics(fx=40.0, fy=40.0, cx=15.5, cy=11.5, width=32, height=24)
