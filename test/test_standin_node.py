@@ -29,11 +29,11 @@ from depth_estimation_ros.core.standin import (
     depth_to_scan,
 )
 from depth_estimation_ros.dds import messages as m
+from depth_estimation_ros.dds.depth_node import StandaloneDepthNode
 from depth_estimation_ros.dds.qos import TRANSIENT_LOCAL, QosProfile
 from depth_estimation_ros.dds.runtime import DdsNode, ensure_cyclonedds_uri
 from depth_estimation_ros.dds.types import dds_message_types
 from depth_estimation_ros.node.params import DepthNodeParams
-from depth_estimation_ros.standalone import StandaloneDepthNode
 
 torch.set_num_threads(1)
 W, H = 64, 48
