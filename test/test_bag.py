@@ -8,10 +8,15 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from depth_estimation_ros import bag
-from depth_estimation_ros.bag import BagError, BagFrameOutputs, convert_bag, find_camera_topics
 from depth_estimation_ros.core.camera import CameraIntrinsics, backproject
 from depth_estimation_ros.core.encodings import encode_compressed
 from depth_estimation_ros.core.pointcloud import pack_cloud, unpack_cloud
+from depth_estimation_ros.node.bag import (
+    BagError,
+    BagFrameOutputs,
+    convert_bag,
+    find_camera_topics,
+)
 
 TS = get_typestore(Stores.ROS2_JAZZY)
 T = TS.types

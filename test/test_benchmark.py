@@ -7,17 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from depth_estimation_ros.benchmark import (
-    HOST_STAGES,
-    STAGES,
-    compare_encoding,
-    compare_packing,
-    main,
-    measure_dds_write,
-    network_cost,
-    sample_frame,
-    struct_pack_cloud,
-)
+from depth_estimation_ros.bench.dds_write import measure_dds_write
+from depth_estimation_ros.bench.inputs import sample_frame
+from depth_estimation_ros.bench.models import network_cost
+from depth_estimation_ros.bench.packing import compare_encoding, compare_packing, struct_pack_cloud
+from depth_estimation_ros.bench.stages import HOST_STAGES, STAGES
+from depth_estimation_ros.benchmark import main
 from depth_estimation_ros.core.camera import CameraIntrinsics, backproject
 from depth_estimation_ros.core.pointcloud import pack_cloud
 

@@ -261,7 +261,7 @@ def test_payload_encoder_takes_strided_arrays_and_rejects_other_types() -> None:
 
 def test_payload_encoder_reuses_its_buffer_for_a_coloured_cloud() -> None:
     # 640x480 x 32 B, the node's default cloud: the second encode writes into the pages the
-    # first one mapped (that, not the arithmetic, is what makes it fast; see benchmark.py)
+    # first one mapped (that, not the arithmetic, is what makes it fast; see bench/packing.py)
     rng = np.random.default_rng(0)
     base = _payload_messages(0, "camera_color_optical_frame")[2]
     encoder = m.PayloadEncoder()

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from depth_estimation_ros.core.checkpoint import model_from_checkpoint, save_checkpoint
+from depth_estimation_ros.core.export import export, sample_inputs
 from depth_estimation_ros.core.model import PreprocessConfig, build_model
-from depth_estimation_ros.export import export, main, sample_inputs
+from depth_estimation_ros.export import main
 
 # Optional extra: skip with the reason, never fail or skip at import. On a ROS install
 # launch_testing's pytest plugin imports every test module while collecting the directory:

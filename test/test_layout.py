@@ -66,6 +66,8 @@ SIBLINGS = {"depth_estimation_ros.node", "depth_estimation_ros.ros", "depth_esti
     ("depth_estimation_ros.sim", {*ROS, "cyclonedds", "depth_estimation_ros.node",
                                   "depth_estimation_ros.ros", "depth_estimation_ros.dds",
                                   "depth_training"}),
+    # the benchmark's machinery times core, node, dds and sim; never the rclpy shells
+    ("depth_estimation_ros.bench", {*ROS, "depth_estimation_ros.ros", "depth_training"}),
 ])
 def test_subpackage_imports_without_what_it_must_not_use(package: str, blocked: set[str]) -> None:
     result = _import_with_blocked(package, blocked)

@@ -20,10 +20,10 @@ from depth_estimation_ros.core.camera import CameraIntrinsics
 from depth_estimation_ros.core.encodings import encode_compressed, encode_image
 from depth_estimation_ros.core.estimator import DepthEstimator
 from depth_estimation_ros.dds import messages as m
+from depth_estimation_ros.dds.types import dds_message_types
 from depth_estimation_ros.node.diagnostics import ERROR, OK, WARN, PipelineStats, report
 from depth_estimation_ros.node.msgconv import (
     InputError,
-    MessageTypes,
     camera_info_msg,
     compressed_image_to_rgb,
     depth_image_msg,
@@ -38,7 +38,7 @@ from depth_estimation_ros.node.params import DepthNodeParams
 from depth_estimation_ros.node.pipeline import Frame, FramePipeline, LatestFrameWorker
 
 torch.set_num_threads(1)
-TYPES = MessageTypes.dds()
+TYPES = dds_message_types()
 W, H = 64, 48
 
 

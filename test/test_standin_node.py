@@ -29,10 +29,11 @@ from depth_estimation_ros.core.standin import (
     depth_to_scan,
 )
 from depth_estimation_ros.dds import messages as m
+from depth_estimation_ros.dds.depth_node import StandaloneDepthNode
 from depth_estimation_ros.dds.qos import TRANSIENT_LOCAL, QosProfile
 from depth_estimation_ros.dds.runtime import DdsNode, ensure_cyclonedds_uri
+from depth_estimation_ros.dds.types import dds_message_types
 from depth_estimation_ros.node.params import DepthNodeParams
-from depth_estimation_ros.standalone import StandaloneDepthNode
 
 torch.set_num_threads(1)
 W, H = 64, 48
@@ -326,20 +327,20 @@ def test_message_builders_round_trip_through_cdr() -> None:
 
     scan = Scan(-0.5, 0.5, 0.25, 0.0, 0.1, 0.45, 10.0,
                 np.array([1.0, np.nan, np.inf, -np.inf, 2.5], np.float32))
-    msg = msgconv.laser_scan_msg(msgconv.MessageTypes.dds(), scan, (3, 4), "f_scan")
+    msg = msgconv.laser_scan_msg(dds_message_types(), scan, (3, 4), "f_scan")
     back = m.LaserScan.deserialize(msg.serialize())
     np.testing.assert_array_equal(np.asarray(back.ranges, np.float32), scan.ranges)
     assert (back.header.frame_id, back.angle_increment, back.scan_time) == ("f_scan", 0.25,
                                                                             pytest.approx(0.1))
     reading = RangeReading(0, 0.5, 0.2, 5.0, 1.25)
     for distro, has_variance in (("jazzy", True), ("humble", False)):
-        types = msgconv.MessageTypes.dds(distro)
+        types = dds_message_types(distro)
         msg = msgconv.range_msg(types, reading, (3, 4), "f_range")
         assert hasattr(msg, "variance") is has_variance
         back = types.Range.deserialize(msg.serialize())
         assert (back.range, back.radiation_type, back.header.frame_id) == (1.25, 0, "f_range")
     tfs = static_transforms("f", True, "", True, 2, 0.4)
-    msg = msgconv.tf_message(msgconv.MessageTypes.dds(), tfs, (3, 4))
+    msg = msgconv.tf_message(dds_message_types(), tfs, (3, 4))
     back = m.TFMessage.deserialize(msg.serialize())
     assert [(t.header.frame_id, t.child_frame_id) for t in back.transforms] == [
         (t.parent, t.child) for t in tfs]

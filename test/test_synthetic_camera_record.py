@@ -24,8 +24,13 @@ from depth_estimation_ros.core.visualize import VisualizeError, colorize_depth, 
 from depth_estimation_ros.dds import messages as m
 from depth_estimation_ros.dds.qos import SENSOR_DATA, QosProfile
 from depth_estimation_ros.dds.runtime import DdsNode, loopback_config_path
-from depth_estimation_ros.record import DepthRecorder, RateLatency, cloud_arrays, depth_metres
-from depth_estimation_ros.synthetic_camera import FrameSource, convert_rgb
+from depth_estimation_ros.node.recorder import (
+    DepthRecorder,
+    RateLatency,
+    cloud_arrays,
+    depth_metres,
+)
+from depth_estimation_ros.sim.frames import FrameSource, convert_rgb
 
 REPO = Path(__file__).resolve().parents[1]
 K = CameraIntrinsics(fx=40.0, fy=40.0, cx=15.5, cy=11.5, width=32, height=24)

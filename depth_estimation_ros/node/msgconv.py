@@ -87,22 +87,6 @@ class MessageTypes:
     Quaternion: type | None = None
     float32_array: Callable[[np.ndarray], Any] = dds_float32_array
 
-    @classmethod
-    def dds(cls, distro: str | None = None) -> MessageTypes:
-        """The ROS 2 types under their DDS names (``depth_estimation_ros.dds.messages``);
-        ``Range`` in the layout of ``distro`` (default ``ROS_DISTRO``, else Jazzy)."""
-        from depth_estimation_ros.dds import messages as m
-
-        return cls(
-            Image=m.Image, CompressedImage=m.CompressedImage, CameraInfo=m.CameraInfo,
-            PointCloud2=m.PointCloud2, PointField=m.PointField, Header=m.Header, Time=m.Time,
-            DiagnosticArray=m.DiagnosticArray, DiagnosticStatus=m.DiagnosticStatus,
-            KeyValue=m.KeyValue, byte_array=dds_byte_array,
-            LaserScan=m.LaserScan, Range=m.range_type(distro), TFMessage=m.TFMessage,
-            TransformStamped=m.TransformStamped, Transform=m.Transform, Vector3=m.Vector3,
-            Quaternion=m.Quaternion, float32_array=dds_float32_array,
-        )
-
 
 # -- input --------------------------------------------------------------------------------
 
