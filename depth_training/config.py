@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from depth_training.errors import ConfigError
+
 __all__ = [
     "AMP_MODES",
     "ConfigError",
@@ -48,10 +50,6 @@ DATA_KINDS = ("nyuv2", "synthetic", "rosbag", "tum", "folder")
 RGBD_KINDS = ("rosbag", "tum", "folder")
 SPLITS = ("official", "random", "contiguous")
 PREPROCESS = ("paper", "full_frame")
-
-
-class ConfigError(ValueError):
-    """A configuration file or override is malformed or out of range."""
 
 
 @dataclass

@@ -41,7 +41,11 @@ from tqdm import tqdm
 
 from depth_estimation_ros.core.camera import CameraIntrinsics
 from depth_estimation_ros.core.encodings import encode_depth_32fc1, encode_image
-from depth_training.rgbd import DEFAULT_DEPTH_TOPIC, DEFAULT_INFO_TOPIC, DEFAULT_RGB_TOPIC
+from depth_training.datasets.rosbag import (
+    DEFAULT_DEPTH_TOPIC,
+    DEFAULT_INFO_TOPIC,
+    DEFAULT_RGB_TOPIC,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +96,7 @@ def write_rgbd_bag(out: str | os.PathLike[str], frames: int, *, storage: str = "
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
 
-    from depth_estimation_ros.sim.render import SyntheticScene
+    from depth_estimation_ros.sim import SyntheticScene
 
     if frames < 1 or rooms < 1:
         raise ValueError(f"--frames and --rooms must be at least 1, got {frames} and {rooms}")
