@@ -15,7 +15,7 @@ the end, so a failed run leaves no partial results.
 
 Beside the metric numbers, each table has the median-scaled prediction (× median(gt) /
 median(pred) per image) and an oracle constant (each image's ground-truth median) as rows.
-RGB-D recordings (``--kind rosbag|tum|folder``, :mod:`depth_training.datasets.rgbd`) are
+RGB-D recordings (``--kind rosbag|tum|folder|7scenes``, :mod:`depth_training.datasets.rgbd`) are
 evaluated on the whole frame (no Eigen crop), by default on the held-out contiguous part of
 training's split, each frame's depth rescaled by its camera's focal length over the model's.
 
@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 EVAL_SPLITS: tuple[str, ...] = ("official", "random", "contiguous", "all")
 DEFAULT_SPLIT_GAP = 10  # training's data.split_gap default
 RECORDING_VAL_FRACTION = 0.1  # held-out share of a recording: finetune_rgbd.yaml's
-# options of open_rgbd_source that --kind rosbag|tum|folder take from the CLI or the run
+# options of open_rgbd_source that a recording's --kind takes from the CLI or the run
 RGBD_OPTIONS: tuple[str, ...] = ("rgb_topic", "depth_topic", "info_topic", "tolerance",
                                  "depth_scale", "fx", "fy", "cx", "cy")
 DEFAULT_SYNTHETIC_SEED = 1_000_000  # training's default synthetic validation seed
@@ -79,8 +79,8 @@ def _open_source(args: argparse.Namespace, data_cfg: dict[str, Any]) -> tuple[De
         return src, f"synthetic:{args.synthetic}:seed{seed}"
     if args.data is None:
         raise EvaluationError("no data given; pass --data nyu_depth_v2_labeled.mat (or a "
-                              "file in its layout), --data RECORDING --kind rosbag|tum|folder, "
-                              "or --synthetic N")
+                              "file in its layout), --data RECORDING --kind "
+                              "rosbag|tum|folder|7scenes, or --synthetic N")
     if args.kind in RGBD_KINDS:
         same = data_cfg.get("kind") == args.kind
         opts = {}
@@ -186,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--checkpoint", required=True, help="checkpoint file (best.pt)")
     ap.add_argument("--data", type=Path,
                     help="nyu_depth_v2_labeled.mat (or a file in its layout), or with --kind "
-                         "a rosbag2 folder, TUM RGB-D sequence or rgb/+depth/ folder")
+                         "a rosbag2 folder, TUM RGB-D sequence, rgb/+depth/ folder or "
+                         "7-Scenes/3DMatch sequence")
     ap.add_argument("--kind", choices=("nyuv2", *RGBD_KINDS), default="nyuv2",
                     help="what --data is (default nyuv2)")
     ap.add_argument("--split", choices=EVAL_SPLITS, default=None,
@@ -207,12 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="rosbag/tum colour-depth stamp tolerance, seconds (default 0.02)")
     ap.add_argument("--depth-scale", type=float,
                     help="metres per depth unit (default: 16UC1 0.001, 32FC1 1, tum 1/5000, "
-                         "folder 0.001)")
+                         "folder and 7scenes 0.001)")
     for name in ("fx", "fy", "cx", "cy"):
         ap.add_argument(f"--{name}", type=float,
                         help=f"colour intrinsic {name} in pixels at the image size (rosbag: "
                              "overrides CameraInfo; tum default Freiburg 1; folder default "
-                             "unknown)")
+                             "unknown; 7scenes default camera-intrinsics.txt)")
     ap.add_argument("--synthetic", type=int, metavar="N",
                     help="evaluate on N synthetic scenes instead of --data")
     ap.add_argument("--synthetic-seed", type=int,

@@ -7,8 +7,9 @@ Each source has :class:`~depth_training.datasets.nyu.NYUv2Labeled`'s API (``len`
 split relies on (:func:`depth_training.datasets.splits.make_split`).
 
 The readers (one module each, opened by kind through :mod:`.rgbd`): :mod:`.rosbag`,
-:mod:`.tum` and :mod:`.folder`. Each keeps the last ``cache_size`` decoded pairs per process
-and checks every pair as it reads it (colour (H, W, 3) uint8, depth the same size).
+:mod:`.tum`, :mod:`.folder` and :mod:`.seven_scenes`. Each keeps the last ``cache_size``
+decoded pairs per process and checks every pair as it reads it (colour (H, W, 3) uint8,
+depth the same size).
 """
 
 from __future__ import annotations

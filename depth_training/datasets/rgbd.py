@@ -14,6 +14,9 @@
 - ``folder`` (:class:`~depth_training.datasets.folder.FolderRGBD`): ``rgb/`` and ``depth/``
   with matching file stems, depth as 16-bit PNG or ``.npy`` times ``depth_scale`` metres;
   intrinsics are parameters.
+- ``7scenes`` (alias ``3dmatch``; :class:`~depth_training.datasets.seven_scenes.SevenScenesRGBD`):
+  Microsoft 7-Scenes / 3DMatch sequences, ``frame-NNNNNN.color.jpg``, ``.depth.png`` (16-bit
+  millimetres, 0 and 65535 invalid), ``.pose.txt``, intrinsics from ``camera-intrinsics.txt``.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ from depth_training.datasets.rosbag import (
     DEFAULT_RGB_TOPIC,
     RosbagRGBD,
 )
+from depth_training.datasets.seven_scenes import SevenScenesRGBD
 from depth_training.datasets.tum import TumRGBD
 from depth_training.errors import DatasetError
 
-RGBD_KINDS: tuple[str, ...] = ("rosbag", "tum", "folder")
+RGBD_KINDS: tuple[str, ...] = ("rosbag", "tum", "folder", "7scenes", "3dmatch")
 
 
 def open_rgbd_source(kind: str, path: str | os.PathLike[str], *,
@@ -39,8 +43,8 @@ def open_rgbd_source(kind: str, path: str | os.PathLike[str], *,
                      info_topic: str = DEFAULT_INFO_TOPIC,
                      tolerance: float = DEFAULT_TOLERANCE_S, depth_scale: float = 0.0,
                      fx: float = 0.0, fy: float = 0.0, cx: float = 0.0, cy: float = 0.0,
-                     cache_size: int = 64) -> RosbagRGBD | TumRGBD | FolderRGBD:
-    """Open a recording of ``kind`` (``rosbag``, ``tum`` or ``folder``).
+                     cache_size: int = 64) -> RosbagRGBD | TumRGBD | FolderRGBD | SevenScenesRGBD:
+    """Open a recording of ``kind`` (``rosbag``, ``tum``, ``folder``, ``7scenes``/``3dmatch``).
 
     Raises:
         DatasetError: an unknown kind or an unusable recording.
@@ -54,4 +58,6 @@ def open_rgbd_source(kind: str, path: str | os.PathLike[str], *,
         return TumRGBD(path, fx, fy, cx, cy, tolerance, depth_scale, cache_size)
     if kind == "folder":
         return FolderRGBD(path, depth_scale, fx, fy, cx, cy, cache_size)
+    if kind in ("7scenes", "3dmatch"):
+        return SevenScenesRGBD(path, fx, fy, cx, cy, depth_scale, cache_size)
     raise DatasetError(f"unknown RGB-D data kind {kind!r}; expected one of {RGBD_KINDS}")
