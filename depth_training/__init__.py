@@ -1,6 +1,9 @@
 """depth_training: NYUv2 staged training and evaluation for depth_estimation_ros.
 
-Modules: ``data`` (NYUv2 / synthetic sources, splits, dataset), ``augment``, ``losses``,
-``metrics``, ``train``, ``evaluate``, ``figures``, ``make_nyu_like``. Run
-``python -m depth_training.train`` and ``python -m depth_training.evaluate``.
+Commands: ``python -m depth_training.train`` (the training loop) and
+``python -m depth_training.evaluate``; ``make_nyu_like`` and ``make_rgbd_bag`` write test data.
+Data sources, splits, augmentation and the torch Dataset live in :mod:`depth_training.datasets`;
+the training loop's parts in ``recipe``, ``optim``, ``init_weights``, ``run_state``,
+``run_log``, ``validation``, ``distributed``, ``precision`` and ``errors``; evaluation's in
+``evaluation`` and ``report`` (see docs/architecture.md).
 """

@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from depth_training.errors import ConfigError
+
 __all__ = [
     "AMP_MODES",
     "ConfigError",
@@ -44,14 +46,10 @@ AMP_MODES = ("auto", "off", "bf16", "fp16")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
 BEST_METRICS = ("val_loss", "delta1")
-DATA_KINDS = ("nyuv2", "synthetic", "rosbag", "tum", "folder")
-RGBD_KINDS = ("rosbag", "tum", "folder")
+DATA_KINDS = ("nyuv2", "synthetic", "rosbag", "tum", "folder", "7scenes", "3dmatch")
+RGBD_KINDS = ("rosbag", "tum", "folder", "7scenes", "3dmatch")  # 3dmatch = 7scenes
 SPLITS = ("official", "random", "contiguous")
 PREPROCESS = ("paper", "full_frame")
-
-
-class ConfigError(ValueError):
-    """A configuration file or override is malformed or out of range."""
 
 
 @dataclass
@@ -99,8 +97,9 @@ class DataConfig:
     """Where the training and validation images come from."""
 
     kind: str = "synthetic"  # "nyuv2" (the labelled .mat), "synthetic" (renderer) or an RGB-D
-    # ^ recording: "rosbag" (rosbag2 folder), "tum" (TUM RGB-D sequence), "folder" (rgb/ + depth/)
-    path: str = ""  # nyuv2: the .mat file; rosbag: the bag folder; tum / folder: the folder
+    # ^ recording: "rosbag" (rosbag2 folder), "tum" (TUM RGB-D sequence), "folder" (rgb/ + depth/),
+    #   "7scenes" (alias "3dmatch": frame-NNNNNN.color.jpg/.depth.png/.pose.txt sequences)
+    path: str = ""  # nyuv2: the .mat file; rosbag: the bag folder; others: the folder
     split: str = ""  # "" = the kind's default: "official" for nyuv2, "contiguous" otherwise;
     # ^ "official" (NYU 795/654), "random" (seeded share), "contiguous" (the recording's last
     #   val_fraction held out: neighbouring video frames are near duplicates, so random leaks)
@@ -120,13 +119,14 @@ class DataConfig:
     info_topic: str = "/camera/color/camera_info"  # rosbag: colour CameraInfo (intrinsics)
     tolerance: float = 0.02  # rosbag / tum: largest colour-depth stamp difference (seconds)
     depth_scale: float = 0.0  # metres per depth unit; 0 = the kind's default (rosbag: by
-    # ^ encoding, 16UC1 0.001 and 32FC1 1; tum: 1/5000; folder: 0.001)
+    # ^ encoding, 16UC1 0.001 and 32FC1 1; tum: 1/5000; folder and 7scenes: 0.001)
     fx: float = 0.0  # colour focal length x (pixels, at the image size); 0 = rosbag: from
-    # ^ CameraInfo, tum: Freiburg 1 (517.3), folder: unknown (no focal-length rescale)
+    # ^ CameraInfo, tum: Freiburg 1 (517.3), folder: unknown (no focal-length rescale),
+    #   7scenes: camera-intrinsics.txt, else 7-Scenes' Kinect (585 at 640x480)
     fy: float = 0.0  # focal length y (0 = fx, or the kind's default with fx)
     cx: float = 0.0  # principal point x (0 = the image centre, or the kind's default)
     cy: float = 0.0  # principal point y (0 = the image centre, or the kind's default)
-    cache_frames: int = 64  # rosbag / tum / folder: decoded frames kept per process
+    cache_frames: int = 64  # recordings: decoded frames kept per process
     extra_sources: list[dict[str, Any]] = field(default_factory=list)
     # ^ more recordings mixed into training, each a mapping of the keys above (kind, path,
     #   topics, ...); their held-out parts join validation. Targets are scaled per camera

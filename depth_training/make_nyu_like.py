@@ -23,7 +23,8 @@ import numpy as np
 from tqdm import tqdm
 
 from depth_estimation_ros.core.atomic import atomic_path
-from depth_training.data import NYU_HEIGHT, NYU_WIDTH, SyntheticDepthSource
+from depth_training.datasets.nyu import NYU_HEIGHT, NYU_WIDTH
+from depth_training.datasets.synthetic import SyntheticDepthSource
 
 log = logging.getLogger(__name__)
 

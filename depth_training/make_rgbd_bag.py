@@ -41,7 +41,11 @@ from tqdm import tqdm
 
 from depth_estimation_ros.core.camera import CameraIntrinsics
 from depth_estimation_ros.core.encodings import encode_depth_32fc1, encode_image
-from depth_training.rgbd import DEFAULT_DEPTH_TOPIC, DEFAULT_INFO_TOPIC, DEFAULT_RGB_TOPIC
+from depth_training.datasets.rosbag import (
+    DEFAULT_DEPTH_TOPIC,
+    DEFAULT_INFO_TOPIC,
+    DEFAULT_RGB_TOPIC,
+)
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Tests for depth_training.augment: image and depth aligned, depth / s, invalid stays invalid."""
+"""Tests for depth_training.datasets.augment: image and depth aligned, depth / s, invalid
+stays invalid."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 
 from depth_estimation_ros.core.model import PreprocessConfig
 from depth_estimation_ros.core.preprocessing import resize_and_crop
-from depth_training.augment import (
+from depth_training.datasets.augment import (
     AugmentConfig,
     AugmentParams,
     apply_augment,

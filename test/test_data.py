@@ -1,4 +1,5 @@
-"""Tests for depth_training.data and make_nyu_like: real HDF5 files in the NYUv2 layout."""
+"""Tests for depth_training.datasets (NYUv2, synthetic, splits, dataset) and make_nyu_like:
+real HDF5 files in the NYUv2 layout."""
 
 from __future__ import annotations
 
@@ -13,15 +14,12 @@ from torch.utils.data import DataLoader
 
 from depth_estimation_ros.core.model import PreprocessConfig
 from depth_estimation_ros.core.preprocessing import normalize, resize_and_crop
-from depth_training.augment import AugmentConfig
-from depth_training.data import (
-    DatasetError,
-    DepthDataset,
-    NYUv2Labeled,
-    SyntheticDepthSource,
-    make_split,
-    official_test_indices,
-)
+from depth_training.datasets.augment import AugmentConfig
+from depth_training.datasets.dataset import DepthDataset
+from depth_training.datasets.nyu import NYUv2Labeled, official_test_indices
+from depth_training.datasets.splits import make_split
+from depth_training.datasets.synthetic import SyntheticDepthSource
+from depth_training.errors import DatasetError
 from depth_training.make_nyu_like import main as make_nyu_like_main
 from depth_training.make_nyu_like import write_nyu_layout_file
 

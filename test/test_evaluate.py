@@ -16,8 +16,10 @@ from PIL import Image
 from depth_estimation_ros.core.checkpoint import save_checkpoint
 from depth_estimation_ros.core.estimator import DepthEstimator
 from depth_estimation_ros.core.model import ModelConfig, PreprocessConfig, build_model
-from depth_training.data import NYUv2Labeled
-from depth_training.evaluate import EvaluationError, evaluate, main, predict_frames
+from depth_training.datasets.nyu import NYUv2Labeled
+from depth_training.errors import EvaluationError
+from depth_training.evaluate import main
+from depth_training.evaluation import evaluate, predict_frames
 from depth_training.figures import read_metrics_csv
 from depth_training.make_nyu_like import write_nyu_layout_file
 from depth_training.metrics import METRIC_KEYS, MetricAccumulator, eigen_mask

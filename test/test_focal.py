@@ -26,7 +26,7 @@ from depth_estimation_ros.core.model import PreprocessConfig, build_model
 from depth_estimation_ros.node.params import DepthNodeParams
 from depth_estimation_ros.node.pipeline import Frame, FramePipeline
 from depth_estimation_ros.sim import SyntheticScene
-from depth_training.augment import (
+from depth_training.datasets.augment import (
     AugmentConfig,
     AugmentParams,
     apply_augment,
@@ -34,7 +34,9 @@ from depth_training.augment import (
     resize_and_crop_depth,
     resize_and_crop_image,
 )
-from depth_training.data import DepthDataset, SyntheticDepthSource, source_intrinsics
+from depth_training.datasets.dataset import DepthDataset
+from depth_training.datasets.source import source_intrinsics
+from depth_training.datasets.synthetic import SyntheticDepthSource
 from depth_training.metrics import MetricAccumulator
 
 torch.set_num_threads(2)
@@ -254,7 +256,7 @@ class _NoCamera:
 
 def test_validation_metrics_are_in_each_items_camera() -> None:
     from depth_training.config import load_config
-    from depth_training.train import validate
+    from depth_training.validation import validate
 
     torch.manual_seed(0)
     model = build_model("compact").eval()

@@ -142,3 +142,50 @@ def test_package_reexports_the_user_api_lazily() -> None:
     assert result.returncode == 0, result.stderr
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         depth_estimation_ros.nope  # noqa: B018
+
+
+TRAINING = ROOT / "depth_training"
+# the training loop's parts and the commands: a data source must not need any of them
+TRAINING_LOOP = {"train", "evaluate", "recipe", "optim", "init_weights", "run_state", "run_log",
+                 "validation", "distributed", "precision", "evaluation", "report"}
+
+
+def _all_imports(path: Path) -> set[str]:
+    """Imported module names, also those imported inside functions, ``from x import y`` as
+    both ``x`` and ``x.y``."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_training_uses_the_core_and_the_renderer_package_only() -> None:
+    """depth_training reads depth_estimation_ros.core and the renderer's package-level names
+    (sim/'s modules may be split), never the node, ROS or DDS layers."""
+    for path in TRAINING.rglob("*.py"):
+        rel = path.relative_to(ROOT)
+        for name in _all_imports(path):
+            if not name.startswith("depth_estimation_ros."):
+                continue
+            parts = name.split(".")
+            assert parts[1] in ("core", "sim"), f"{rel} imports {name}"
+            if parts[1] == "sim":
+                assert len(parts) == 2 or parts[2] in ("SyntheticFrame", "SyntheticScene",
+                                                       "render_scene"), (
+                    f"{rel} imports {name}; use `from depth_estimation_ros.sim import ...`")
+
+
+def test_data_sources_do_not_need_the_training_loop() -> None:
+    for path in (TRAINING / "datasets").glob("*.py"):
+        loop = {n for n in _all_imports(path) if n.startswith("depth_training.")
+                and n.split(".")[1] in TRAINING_LOOP}
+        assert not loop, f"datasets/{path.name} imports {sorted(loop)}"
+
+
+def test_every_training_module_says_its_job() -> None:
+    for path in TRAINING.rglob("*.py"):
+        assert ast.get_docstring(ast.parse(path.read_text())), path.relative_to(ROOT)

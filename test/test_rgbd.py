@@ -15,17 +15,17 @@ from rosbags.typesys import Stores, get_typestore
 from depth_estimation_ros.core.camera import CameraIntrinsics
 from depth_estimation_ros.core.encodings import encode_compressed
 from depth_training import make_rgbd_bag
-from depth_training.data import DatasetError, make_split
-from depth_training.rgbd import (
+from depth_training.datasets.folder import FolderRGBD
+from depth_training.datasets.recording import pair_stamps
+from depth_training.datasets.rosbag import (
     DEFAULT_DEPTH_TOPIC,
     DEFAULT_INFO_TOPIC,
     DEFAULT_RGB_TOPIC,
-    TUM_FR1_INTRINSICS,
-    FolderRGBD,
     RosbagRGBD,
-    TumRGBD,
-    pair_stamps,
 )
+from depth_training.datasets.splits import make_split
+from depth_training.datasets.tum import TUM_FR1_INTRINSICS, TumRGBD
+from depth_training.errors import DatasetError
 
 TS = get_typestore(Stores.ROS2_JAZZY)
 T = TS.types
@@ -150,7 +150,7 @@ def test_compressed_colour_and_a_dataloader_worker(tmp_path: Path) -> None:
     from torch.utils.data import DataLoader
 
     from depth_estimation_ros.core.model import PreprocessConfig
-    from depth_training.data import DepthDataset
+    from depth_training.datasets.dataset import DepthDataset
 
     stamps = _stamps(4)
     src = RosbagRGBD(write_bag(tmp_path / "bag", stamps, stamps, compressed=True))
@@ -185,7 +185,7 @@ def test_bag_pairs_with_jitter_and_missing_partners(tmp_path: Path,
     del depth[5]  # frame 5 lost its depth
     depth.append(rgb[-1] + 200 * MS)  # a depth frame long after the last colour frame
     del rgb[2]  # and frame 2 lost its colour
-    with caplog.at_level(logging.INFO, logger="depth_training.rgbd"):
+    with caplog.at_level(logging.INFO, logger="depth_training.datasets.rosbag"):
         src = RosbagRGBD(write_bag(tmp_path / "bag", rgb, depth))
     assert len(src) == 6
     np.testing.assert_allclose(src.stamps, np.array([rgb[i] for i in (0, 1, 2, 3, 5, 6)]) / 1e9)
@@ -328,7 +328,7 @@ def test_folder_kind_matching_stems_and_depth_scale(tmp_path: Path,
     d2[3, 3] = np.nan
     np.save(root / "depth" / "000002.npy", d2)  # float metres, NaN invalid
     cv2.imwrite(str(root / "rgb" / "extra.jpg"), rgb_frame(9)[..., ::-1])
-    with caplog.at_level(logging.WARNING, logger="depth_training.rgbd"):
+    with caplog.at_level(logging.WARNING, logger="depth_training.datasets.folder"):
         src = FolderRGBD(root, depth_scale=0.001)
     assert len(src) == 2 and "no partner" in caplog.text
     np.testing.assert_allclose(src.depth(0), depth_frame(0), atol=1e-6)

@@ -19,10 +19,12 @@ from depth_estimation_ros.core.estimator import DepthEstimator
 from depth_estimation_ros.core.model import PreprocessConfig
 from depth_training import evaluate as evaluate_cli
 from depth_training.config import ConfigError, load_config
+from depth_training.datasets.build import build_datasets
+from depth_training.datasets.rosbag import RosbagRGBD
 from depth_training.make_rgbd_bag import write_rgbd_bag
 from depth_training.metrics import MetricAccumulator
-from depth_training.rgbd import RosbagRGBD
-from depth_training.train import build_datasets, main, validate
+from depth_training.train import main
+from depth_training.validation import validate
 
 FINETUNE = Path(__file__).resolve().parents[1] / "depth_training" / "configs" / (
     "finetune_rgbd.yaml")

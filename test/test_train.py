@@ -218,7 +218,7 @@ def test_config_overrides_are_typed_and_checked() -> None:
 
 def test_param_groups_cover_each_stage_once_with_paper_rates() -> None:
     from depth_estimation_ros.core.model import build_model
-    from depth_training.train import lr_factor, param_groups
+    from depth_training.optim import lr_factor, param_groups
 
     cfg = load_config(CONFIG, ["lr.coarse=0.01", "lr_mult.scale1_features=0.1",
                                "lr_mult.scale1_head=10", "lr_mult.first_last=0.1"])
@@ -253,7 +253,7 @@ def test_param_groups_cover_each_stage_once_with_paper_rates() -> None:
 def test_mid_epoch_resume_skips_the_batches_already_trained(tmp_path: Path) -> None:
     from torch.utils.data import DistributedSampler
 
-    from depth_training.data import make_split
+    from depth_training.datasets.splits import make_split
 
     # 5 images: 1 validation, 4 training; batch 1 -> 4 steps per epoch
     train_idx = make_split("random", 5, seed=0, val_fraction=0.2).train
@@ -278,7 +278,7 @@ def test_mid_epoch_resume_skips_the_batches_already_trained(tmp_path: Path) -> N
 
 
 def test_time_limit_ends_the_stage_mid_epoch_and_anneals(tmp_path: Path) -> None:
-    from depth_training.train import lr_factor
+    from depth_training.optim import lr_factor
 
     cos = load_config(CONFIG, ["schedule=cosine", "epochs.coarse=4"])
     assert lr_factor(cos, "coarse", 0.4, time_fraction=0.5) == pytest.approx(0.5)

@@ -1,0 +1,118 @@
+"""Rendered indoor scenes (exact metric depth) as a depth source, with simulated sensor holes.
+
+Scenes come from the procedural renderer of :mod:`depth_estimation_ros.sim`; item ``i`` of a
+source with seed ``s`` is the scene of ``SeedSequence([s, i])``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from depth_estimation_ros.core.camera import CameraIntrinsics
+from depth_training.datasets.nyu import NYU_HEIGHT, NYU_WIDTH
+
+
+def _scene_seed(seed: int, i: int) -> int:
+    """Renderer seed of item ``i`` of a synthetic source (decorrelated across sources)."""
+    return int(np.random.SeedSequence([int(seed), int(i)]).generate_state(1)[0])
+
+
+def simulate_raw_depth(depth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Kinect-like raw depth from exact depth: holes (0) as missing returns.
+
+    Args:
+        depth: (H, W) metres.
+        rng: the source of the holes.
+
+    Returns:
+        (H, W) float32 metres with 0 where the sensor would have no return: beyond 9.5 m and
+        in a few random blobs.
+    """
+    raw = np.asarray(depth, dtype=np.float32).copy()
+    raw[~np.isfinite(raw) | (raw > 9.5)] = 0.0
+    h, w = raw.shape
+    for _ in range(int(rng.integers(2, 6))):
+        bh, bw = int(rng.integers(1, max(2, h // 8))), int(rng.integers(1, max(2, w // 8)))
+        top, left = int(rng.integers(0, h - bh + 1)), int(rng.integers(0, w - bw + 1))
+        raw[top:top + bh, left:left + bw] = 0.0
+    return raw
+
+
+class SyntheticDepthSource:
+    """Images and exact depth from the procedural renderer, with :class:`NYUv2Labeled`'s API.
+
+    Frames are rendered on first use and kept in a small LRU cache.
+
+    Args:
+        n: number of frames.
+        seed: source seed; item ``i`` renders scene ``SeedSequence([seed, i])``.
+        width: frame width in pixels.
+        height: frame height in pixels.
+        cache_size: frames kept in memory (each about 2 MB at 640×480).
+        camera: the camera to render with, at ``width`` x ``height``; default the NYU Kinect
+            scaled to that size (the renderer's own default, and the training canonical
+            camera).
+    """
+
+    def __init__(self, n: int, seed: int = 0, width: int = NYU_WIDTH, height: int = NYU_HEIGHT,
+                 cache_size: int = 128, camera: CameraIntrinsics | None = None) -> None:
+        if n < 1:
+            raise ValueError(f"a synthetic source needs n >= 1 frames, got {n}")
+        if width < 8 or height < 8:
+            raise ValueError(f"synthetic frames must be at least 8×8, got {width}x{height}")
+        self.n, self.seed, self.width, self.height = int(n), int(seed), int(width), int(height)
+        if camera is None:
+            camera = CameraIntrinsics.nyu_kinect(self.width, self.height)
+        if (camera.width, camera.height) != (self.width, self.height):
+            raise ValueError(f"camera of a {camera.width}x{camera.height} image does not match "
+                             f"the {self.width}x{self.height} synthetic frames")
+        self.camera = camera
+        self.cache_size = int(cache_size)
+        self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+
+    def _frame(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        if not -self.n <= i < self.n:
+            raise IndexError(f"index {i} out of range for a synthetic source of {self.n}")
+        i %= self.n
+        hit = self._cache.get(i)
+        if hit is not None:
+            self._cache.move_to_end(i)
+            return hit
+        from depth_estimation_ros.sim import render_scene
+
+        frame = render_scene(_scene_seed(self.seed, i), intrinsics=self.camera)
+        item = (np.ascontiguousarray(frame.rgb, dtype=np.uint8),
+                np.ascontiguousarray(frame.depth, dtype=np.float32))
+        if self.cache_size > 0:
+            self._cache[i] = item
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return item
+
+    def __len__(self) -> int:
+        return self.n
+
+    def image(self, i: int) -> np.ndarray:
+        """(H, W, 3) uint8 RGB."""
+        return self._frame(i)[0].copy()
+
+    def depth(self, i: int) -> np.ndarray:
+        """(H, W) float32 metres (exact)."""
+        return self._frame(i)[1].copy()
+
+    def intrinsics(self, i: int) -> CameraIntrinsics:
+        """The camera every frame is rendered with."""
+        if not -self.n <= i < self.n:
+            raise IndexError(f"index {i} out of range for a synthetic source of {self.n}")
+        return self.camera
+
+    def raw_depth(self, i: int) -> np.ndarray:
+        """(H, W) float32 metres with simulated sensor holes (0), deterministic per item."""
+        rng = np.random.default_rng([self.seed, i % self.n, 1])
+        return simulate_raw_depth(self._frame(i)[1], rng)
+
+    def __repr__(self) -> str:
+        return (f"SyntheticDepthSource(n={self.n}, seed={self.seed}, "
+                f"{self.width}x{self.height}, fx={self.camera.fx:g})")

@@ -1,0 +1,120 @@
+"""Where a run's weights start: ``init_from`` (fine-tuning a checkpoint), ``pretrained`` (an
+ImageNet VGG16 for scale 1) and the coarse weights the fine stage starts from.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from depth_estimation_ros.core.checkpoint import (
+    checkpoint_configs,
+    default_checkpoint_path,
+    load_checkpoint,
+)
+from depth_estimation_ros.core.model import (
+    ModelConfig,
+    MultiScaleDepthNet,
+    PreprocessConfig,
+    load_vgg16_features,
+)
+from depth_training.config import TrainConfig
+from depth_training.errors import ConfigError, TrainingError
+
+__all__ = ["check_fine_start", "init_path", "load_fine_start", "load_init_from",
+           "load_pretrained"]
+
+log = logging.getLogger(__name__)
+
+
+def _float_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The checkpoint's weights in float32 (it may store half precision)."""
+    return {k: v.float() if v.is_floating_point() else v
+            for k, v in ckpt["model_state"].items()}
+
+
+def init_path(cfg: TrainConfig) -> Path:
+    """``init_from`` as a path (``shipped`` = the checkpoint shipped with the package)."""
+    if cfg.init_from == "shipped":
+        return default_checkpoint_path()
+    return Path(cfg.init_from)
+
+
+def load_init_from(cfg: TrainConfig, verbose: bool = True) -> tuple[
+        dict[str, torch.Tensor], ModelConfig, PreprocessConfig] | None:
+    """``init_from``: the checkpoint's weights, model config and preprocessing (None if unset).
+
+    The run's ``model`` entry (``cfg.model``) is replaced by the checkpoint's config, so
+    ``config.yaml`` and a resume rebuild the same network; the optimiser starts fresh.
+    """
+    if not cfg.init_from:
+        return None
+    src = init_path(cfg)
+    if not src.is_file():
+        raise TrainingError(f"init_from {src} does not exist; expected a checkpoint "
+                            "(e.g. depth_estimation_ros/weights/compact_synthetic.pt or a "
+                            "run's best.pt).")
+    ckpt = load_checkpoint(src, map_location="cpu")
+    mc, pre = checkpoint_configs(ckpt, f"init_from {src}")
+    cfg.model = {k: list(v) if isinstance(v, tuple) else v for k, v in mc.to_dict().items()}
+    if verbose:
+        log.info(f"starting from {src}: its {mc.variant} model and {pre.input_width}x"
+                 f"{pre.input_height} preprocessing (model/preprocess keys are ignored)")
+    return _float_state(ckpt), mc, pre
+
+
+def check_fine_start(cfg: TrainConfig, plan: tuple[str, ...], run_dir: Path) -> None:
+    """A run of the fine stage alone needs coarse weights: ``init_from`` or its own."""
+    if plan == ("fine",):
+        src = init_path(cfg) if cfg.init_from else run_dir / "coarse_best.pt"
+        if not src.is_file():
+            raise TrainingError(f"the fine stage needs coarse weights, but {src} does not "
+                                "exist; set init_from= to a coarse checkpoint.")
+
+
+def load_pretrained(model: MultiScaleDepthNet, path: Path, verbose: bool = True) -> None:
+    """Initialise scale 1's convolutions from a local ImageNet VGG16 state dict."""
+    if not path.is_file():
+        raise TrainingError(f"pretrained weights {path} do not exist; expected a local "
+                            "torchvision vgg16 state dict (e.g. vgg16-397923af.pth).")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise TrainingError(f"pretrained weights {path} are not a readable PyTorch state "
+                            f"dict ({type(exc).__name__}).") from exc
+    if not isinstance(state, dict):
+        raise TrainingError(f"pretrained weights {path} hold a {type(state).__name__}, "
+                            "not a state dict.")
+    try:
+        n = load_vgg16_features(model, state)
+    except ValueError as exc:
+        raise ConfigError(f"pretrained={path}: {exc}.") from exc
+    if verbose:
+        log.info(f"scale 1 initialised from {path} ({n} tensors)")
+
+
+def load_fine_start(model: MultiScaleDepthNet, model_config: ModelConfig, cfg: TrainConfig,
+                    plan: tuple[str, ...], run_dir: Path, verbose: bool = True) -> None:
+    """Load the coarse weights the fine stage starts from into ``model``."""
+    # a run that trained its coarse stage continues from that, never from init_from
+    src = init_path(cfg) if cfg.init_from and "coarse" not in plan else None
+    if src is None:
+        best = run_dir / "coarse_best.pt"
+        if best.is_file():
+            src = best
+        elif "coarse" in plan:
+            return  # no validation ever improved: keep the weights in memory
+        else:
+            raise TrainingError("the fine stage needs coarse weights: set init_from= to a "
+                                f"coarse checkpoint (no {best} in this run).")
+    ckpt = load_checkpoint(src, map_location="cpu")
+    saved = ModelConfig.from_dict(dict(ckpt["model_config"]))
+    if saved != model_config:
+        raise TrainingError(f"init_from {src} holds a model whose config ({saved}) differs "
+                            f"from this run's ({model_config}).")
+    model.load_state_dict(_float_state(ckpt))
+    if verbose:
+        log.info(f"fine stage starts from {src}")
