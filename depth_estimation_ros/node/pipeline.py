@@ -140,8 +140,8 @@ def apply_filters(filters: DepthFilters, depth: np.ndarray, intrinsics: CameraIn
     if cloud is not None:
         d = params.pointcloud_decimation
         if filters.config.changes_values:
-            cloud_points(cloud)[...] = backproject(result.depth, intrinsics, d,
-                                                   params.min_range, params.max_range)
+            backproject(result.depth, intrinsics, d, params.min_range, params.max_range,
+                        out=cloud_points(cloud))
         elif result.removed:
             invalidate_points(cloud, np.isnan(result.depth[::d, ::d]))
     return result.depth, result.removed, result.valid_in
