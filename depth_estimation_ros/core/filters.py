@@ -172,7 +172,9 @@ def edge_mask(depth: np.ndarray, camera: CameraIntrinsics, max_angle_deg: float 
     if dilate > 0:
         size = 2 * dilate + 1
         bad = cv2.dilate(bad, cv2.getStructuringElement(cv2.MORPH_RECT, (size, size)))
-    return bad.view(bool) & (z > 0)
+    bad = bad.view(bool)
+    np.logical_and(bad, z > 0, out=bad)
+    return bad
 
 
 class TemporalFilter:
@@ -320,7 +322,7 @@ class DepthFilters:
             if removed:
                 if out is depth or c.temporal_filter:  # the temporal history stays whole
                     out = out.copy()
-                out[bad] = np.nan
+                np.copyto(out, np.float32(np.nan), where=bad)
         if out is depth:
             out = out.copy()
         return FilterResult(out, removed, gain, valid_in)
