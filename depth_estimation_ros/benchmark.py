@@ -40,7 +40,9 @@ holes), cached geometry warm, each stage the core call plus its message (DDS cla
 ``scan`` (``standin.depth_to_scan``, one ray per column), ``ranges`` (three sectors,
 ``standin.depth_to_ranges``), ``color`` (``visualize.DepthColorizer``, rgb8) and
 ``standins`` (all three in a row, what the node adds per frame with all of them
-subscribed); ``--standins-only`` runs just these.
+subscribed); ``--standins-only`` runs just these. The node's depth filters (edge,
+temporal, scale stabiliser, all together, and the voxel cloud) are timed on a 640×480 depth
+map the same way (``node.filter_cost``), one row each.
 
 Untrained weights are fine for timing: each variant is built from ``ModelConfig.preset`` in
 memory, unless ``--checkpoint`` (or, for ``compact``, the shipped checkpoint) is given.
@@ -70,6 +72,7 @@ from depth_estimation_ros.bench.report import markdown
 from depth_estimation_ros.bench.standins import measure_standins
 from depth_estimation_ros.core.estimator import resolve_device
 from depth_estimation_ros.core.model import VARIANTS
+from depth_estimation_ros.node.filter_cost import measure_filter_cost
 from depth_estimation_ros.node.params import DepthNodeParams
 
 
@@ -152,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "max_range": params.max_range, "argv": list(sys.argv[1:] if argv is None else argv)}}
     started = time.time()
     report["standins"] = measure_standins(max(args.iterations, 100), args.warmup, params)
+    report["filters"] = measure_filter_cost(max(args.iterations, 100), args.warmup, params,
+                                            threads=max(args.threads, 1) if args.threads > 0
+                                            else 2)
     if not args.ablation_only and not args.standins_only:
         report["results"] = [
             benchmark_config(v, d, iterations=args.iterations, warmup=args.warmup,

@@ -5,10 +5,16 @@
     ros2 launch depth_estimation_ros depth.launch.py synthetic_camera:=true rviz:=true
     ros2 launch depth_estimation_ros depth.launch.py publish_scan:=true publish_range:=true \
         lifecycle:=true autostart:=true
+    ros2 launch depth_estimation_ros depth.launch.py synthetic_camera:=true \
+        publish_scan:=true mount_x:=0.2 mount_z:=0.3 cloud_voxel_size:=0.05
 
 Parameters come from ``params_file`` (default: the installed ``config/depth.yaml``); the
 ``checkpoint``, ``device``, ``publish_pointcloud``, ``publish_scan`` and ``publish_range``
-arguments override it when given. ``lifecycle:=true`` starts the managed node
+arguments override it when given, and so do ``cloud_voxel_size`` and the mount: any of
+``mount_parent_frame`` (``base_link`` unless given), ``mount_x``/``y``/``z`` (metres) and
+``mount_roll``/``pitch``/``yaw`` (radians, REP 103 body convention: the camera's x forward,
+z up) turns ``publish_mount`` on, so the node publishes the parent -> optical frame transform
+on /tf_static (the optical rotation added for you). ``lifecycle:=true`` starts the managed node
 (``depth_estimation_lifecycle_node``, same name, parameters and topics) unconfigured;
 ``autostart:=true`` configures and activates it at once (launch_ros ``ChangeState`` events),
 else ``ros2 lifecycle set /depth_estimation_node configure`` (then ``activate``) does.
@@ -61,6 +67,18 @@ ARGUMENTS = (
      'true or false: depth/scan (sensor_msgs/LaserScan); empty keeps the params file value.'),
     ('publish_range', '',
      'true or false: depth/range (sensor_msgs/Range); empty keeps the params file value.'),
+    ('cloud_voxel_size', '',
+     'Edge (metres) of depth/points_voxel, one point per occupied voxel (0: off); empty keeps '
+     'the params file value.'),
+    ('mount_parent_frame', '',
+     "Parent frame of the camera's mount (base_link when another mount_* is given); any "
+     "mount_* argument publishes the mount on /tf_static."),
+    ('mount_x', '', 'Camera position x in the parent frame (metres).'),
+    ('mount_y', '', 'Camera position y in the parent frame (metres).'),
+    ('mount_z', '', 'Camera position z in the parent frame (metres).'),
+    ('mount_roll', '', 'Camera body roll (radians, REP 103).'),
+    ('mount_pitch', '', 'Camera body pitch (radians, REP 103; positive looks down).'),
+    ('mount_yaw', '', 'Camera body yaw (radians, REP 103; positive looks left).'),
     ('lifecycle', 'false',
      'Start the lifecycle (managed) node depth_estimation_lifecycle_node instead.'),
     ('autostart', 'false', 'With lifecycle:=true, configure and activate it at once.'),
@@ -72,6 +90,9 @@ ARGUMENTS = (
      "RViz fixed frame (rviz2 -f): the camera's optical frame_id (the synthetic camera's by "
      "default); the scan and range frames hang off it on /tf_static."),
 )
+
+
+MOUNT_NUMBERS = ('mount_x', 'mount_y', 'mount_z', 'mount_roll', 'mount_pitch', 'mount_yaw')
 
 
 def _overrides(context) -> dict:
@@ -89,6 +110,18 @@ def _overrides(context) -> dict:
             if flag not in ('true', 'false'):
                 raise ValueError(f"{name} must be true or false, got '{flag}'")
             values[name] = flag == 'true'
+    for name in MOUNT_NUMBERS + ('cloud_voxel_size',):
+        text = LaunchConfiguration(name).perform(context).strip()
+        if text:
+            try:
+                values[name] = float(text)
+            except ValueError:
+                raise ValueError(f"{name} must be a number, got '{text}'") from None
+    parent = LaunchConfiguration('mount_parent_frame').perform(context).strip()
+    if parent:
+        values['mount_parent_frame'] = ParameterValue(parent, value_type=str)
+    if parent or any(name in values for name in MOUNT_NUMBERS):
+        values['publish_mount'] = True
     return values
 
 

@@ -143,3 +143,19 @@ def test_stand_in_sensor_stages_are_timed(report, tmp_path):
                  str(out)]) == 0
     only = json.loads(out.read_text())
     assert "results" not in only and "packing" not in only and "standins" in only
+
+
+def test_filter_stages_are_timed_beside_the_others(report):
+    from depth_estimation_ros.node.filter_cost import FILTER_STAGES
+
+    data, table = report
+    filters = data["filters"]
+    assert list(filters) == list(FILTER_STAGES)
+    for name, stats in filters.items():
+        assert 0.0 < stats["p50_ms"] <= stats["p90_ms"], name
+        assert f"| {name} | {stats['p50_ms']:.2f} |" in table
+    # all three filters in a row cost at least the dearest single one (min over runs noisy,
+    # so compare with slack)
+    assert filters["all filters"]["p50_ms"] >= 0.5 * max(
+        filters[k]["p50_ms"] for k in ("edge filter", "temporal filter", "scale stabiliser"))
+    assert "Depth filters and the voxel cloud" in table

@@ -108,7 +108,7 @@ def test_live_changes_apply_and_read_only_changes_are_rejected() -> None:
 def test_stand_in_sensor_parameters_are_all_live() -> None:
     names = {s.name for s in PARAMETERS
              if s.name.startswith(("publish_", "scan_", "range_", "color_"))}
-    assert len(names) == 19 and names <= LIVE_PARAMETERS  # 18 + publish_pointcloud
+    assert len(names) == 20 and names <= LIVE_PARAMETERS  # 18 + publish_pointcloud, _mount
     params = DepthNodeParams().with_changes({"range_sectors": 3, "range_field_of_view": 0.3,
                                              "publish_scan": True, "scan_frame": "base_scan"})
     assert (params.range_sectors, params.scan_frame) == (3, "base_scan")

@@ -85,7 +85,7 @@ def test_input_resolution_depth_intrinsics_and_cloud(estimator, rgb) -> None:
     cloud = result.cloud
     assert (cloud.height, cloud.width, cloud.point_step) == (H, W, 32)
     assert [f.name for f in cloud.fields] == ["x", "y", "z", "rgb"]
-    assert set(result.timings) == {"inference"}
+    assert set(result.timings) == {"inference", "filters"}  # the edge filter is on by default
 
 
 def test_native_resolution_and_live_cloud_settings(estimator, rgb) -> None:

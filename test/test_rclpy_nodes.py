@@ -241,3 +241,17 @@ def test_live_scan_parameters_apply_on_the_next_frame(make_graph, lifecycle: boo
     assert g.node.set_parameters([Parameter("publish_range", value=True)])[0].successful
     assert g.feed_until(lambda: g.received["range"], timeout=30.0)
     assert g.received["range"][0].header.frame_id == f"{FRAME_ID}_range"
+
+
+def test_bad_filter_parameters_are_rejected_live_with_their_range(make_graph) -> None:
+    g = make_graph(DepthEstimationNode)
+    for name, value, limit in (("edge_max_angle", 95.0, "Max: 89.9"),
+                               ("temporal_alpha", 0.0, "Min: 0.05"),
+                               ("cloud_voxel_size", -1.0, "Min: 0.0")):
+        bad = g.node.set_parameters([Parameter(name, value=value)])[0]
+        assert not bad.successful
+        assert name in bad.reason and limit in bad.reason, bad.reason
+    good = g.node.set_parameters([Parameter("temporal_filter", value=True),
+                                  Parameter("edge_max_angle", value=75.0)])
+    assert all(r.successful for r in good), [r.reason for r in good]
+    assert g.node.get_parameter("edge_max_angle").value == 75.0

@@ -78,6 +78,12 @@ def markdown(report: dict[str, Any]) -> str:
                   "| scan | ranges | color | all three |", "|---|---|---|---|",
                   "| " + " | ".join(_fmt(stand[k]) for k in ("scan", "ranges", "color",
                                                              "standins")) + " |"]
+    filters = report.get("filters")
+    if filters:
+        lines += ["", "Depth filters and the voxel cloud on a 640×480 depth map (host, as the "
+                  "node runs them), p50 / p90 ms:", "", "| stage | p50 | p90 |", "|---|---|---|"]
+        lines += [f"| {name} | {st['p50_ms']:.2f} | {st['p90_ms']:.2f} |"
+                  for name, st in filters.items()]
     rows = report.get("ablation")
     if rows:
         lines += ["", "Ablation (cumulative), p50 / p99 ms:", "",

@@ -243,6 +243,7 @@ def backproject(
     decimation: int = 1,
     min_range: float = 0.0,
     max_range: float = math.inf,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Back-project a depth image to an organised XYZ point grid in the optical frame.
 
@@ -259,9 +260,11 @@ def backproject(
             ``v = i * d``), giving ``H' = ceil(H / d)``, ``W' = ceil(W / d)``.
         min_range: Smallest valid z (metres).
         max_range: Largest valid z (metres).
+        out: Optional (H', W', 3) float32 array (a view into a cloud's records, say) to
+            write the points into.
 
     Returns:
-        (H', W', 3) float32 points in metres, NaN where invalid.
+        (H', W', 3) float32 points in metres, NaN where invalid (``out`` when given).
 
     Raises:
         ValueError: If the depth is not a 2-D float array of the intrinsics' size, or the
@@ -294,7 +297,10 @@ def backproject(
     with np.errstate(invalid="ignore"):
         valid = (z > 0.0) & (z >= min_range) & (z <= max_range) & (z < np.inf)
     z[~valid] = np.nan
-    points = np.empty(z.shape + (3,), dtype=np.float32)  # (H', W', 3) metres
+    points = np.empty(z.shape + (3,), dtype=np.float32) if out is None else out  # metres
+    if points.shape != z.shape + (3,) or points.dtype != np.float32:
+        raise ValueError(f"Output array of shape {points.shape} and dtype {points.dtype} "
+                         f"must be float32 of shape {z.shape + (3,)}.")
     np.multiply(x_ray, z, out=points[..., 0])
     np.multiply(y_ray, z, out=points[..., 1])
     points[..., 2] = z

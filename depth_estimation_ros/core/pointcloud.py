@@ -31,6 +31,8 @@ __all__ = [
     "PointCloudError",
     "PointFieldSpec",
     "cloud_from_records",
+    "cloud_points",
+    "invalidate_points",
     "dtype_from_fields",
     "pack_cloud",
     "pack_rgb",
@@ -244,6 +246,24 @@ def cloud_from_records(records: np.ndarray, colour: bool) -> CloudBuffer:
         is_dense=False,
         data=records.reshape(-1).view(np.uint8),
     )
+
+
+def cloud_points(cloud: CloudBuffer) -> np.ndarray:
+    """Writable (H, W, 3) float32 view of the x, y, z of a cloud built by `pack_cloud` or
+    `cloud_from_records` (little endian, xyz at offsets 0/4/8)."""
+    if cloud.is_bigendian or cloud.point_step % 4 or cloud.fields[:3] != XYZ_FIELDS:
+        raise PointCloudError("Cloud must be little endian with x, y, z float32 at 0/4/8.")
+    records = cloud.data.view("<f4").reshape(cloud.height, cloud.width, cloud.point_step // 4)
+    return records[..., :3]
+
+
+def invalidate_points(cloud: CloudBuffer, invalid: np.ndarray) -> None:
+    """Set the points of an organised cloud to NaN where ``invalid`` (H, W) is True."""
+    xyz = cloud_points(cloud)
+    if invalid.shape != xyz.shape[:2]:
+        raise PointCloudError(f"Mask of shape {invalid.shape} must match the cloud's "
+                              f"{xyz.shape[:2]}.")
+    np.copyto(xyz, np.float32(np.nan), where=invalid[..., None])
 
 
 def unpack_cloud(

@@ -400,6 +400,7 @@ def static_transforms(
     ranges: bool,
     sectors: int,
     field_of_view: float,
+    mount: StaticTransform | None = None,
 ) -> tuple[StaticTransform, ...]:
     """All the transforms the node publishes on ``/tf_static`` for an optical frame.
 
@@ -411,8 +412,10 @@ def static_transforms(
         ranges: Whether the range sectors are published.
         sectors: Number of sectors.
         field_of_view: Each sector's cone (radians).
+        mount: The camera's mount (parent -> optical frame, `mount.mount_transform`), or None
+            when something else (a robot description) publishes it.
     """
-    out: list[StaticTransform] = []
+    out: list[StaticTransform] = [mount] if mount is not None else []
     if scan and not scan_frame:
         out.append(scan_transform(optical_frame))
     if ranges:

@@ -68,6 +68,7 @@ class StandaloneDepthNode:
             depth=publisher(m.Image, cfg.DEPTH_IMAGE_TOPIC),
             camera_info=publisher(m.CameraInfo, cfg.DEPTH_CAMERA_INFO_TOPIC),
             points=publisher(m.PointCloud2, cfg.DEPTH_POINTS_TOPIC),
+            points_voxel=publisher(m.PointCloud2, cfg.DEPTH_POINTS_VOXEL_TOPIC),
             scan=publisher(m.LaserScan, cfg.DEPTH_SCAN_TOPIC),
             color=publisher(m.Image, cfg.DEPTH_COLOR_TOPIC),
             tf_static=publisher(m.TFMessage, cfg.TF_STATIC_TOPIC, TRANSIENT_LOCAL),
@@ -103,7 +104,8 @@ class StandaloneDepthNode:
         logger.info(
             f"Ready on DDS domain {node.domain_id}: {image_sub.topic_name} -> "
             f"{outputs.depth.topic_name}, {outputs.camera_info.topic_name}, "
-            f"{outputs.points.topic_name}, {outputs.scan.topic_name}, "
+            f"{outputs.points.topic_name}, {outputs.points_voxel.topic_name}, "
+            f"{outputs.scan.topic_name}, "
             f"{outputs.color.topic_name}, range sectors ({estimator.describe()})")
 
     def _range_publishers(self, sectors: int) -> list[Publisher]:

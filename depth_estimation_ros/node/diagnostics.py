@@ -52,6 +52,8 @@ class StatsSnapshot:
         errors: Frames that failed inside the pipeline.
         skipped: Outputs left out of a frame because their settings do not fit the image
             (a scan band taller than it, range sectors wider than its field of view).
+        filtered_pixels: Depth pixels the edge filter made invalid.
+        filter_input_pixels: Valid depth pixels the filters were given.
         input_rate_hz: Received frames per second over the period.
         output_rate_hz: Processed frames per second over the period.
         latency_ms: Mean receive-to-publish latency of recent frames, NaN if none.
@@ -72,6 +74,8 @@ class StatsSnapshot:
     inactive: int
     errors: int
     skipped: int
+    filtered_pixels: int
+    filter_input_pixels: int
     input_rate_hz: float
     output_rate_hz: float
     latency_ms: float
@@ -92,7 +96,7 @@ class PipelineStats:
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(
             ("received", "processed", "dropped", "rejected", "idle", "inactive", "errors",
-             "skipped"), 0
+             "skipped", "filtered_pixels", "filter_input_pixels"), 0
         )
         self._published: dict[str, int] = {}  # output topic -> messages
         # (monotonic time, latency s, {stage: s}) of recent processed frames
@@ -111,6 +115,12 @@ class PipelineStats:
         """Count ``n`` messages published on output ``output`` (a topic name)."""
         with self._lock:
             self._published[output] = self._published.get(output, 0) + n
+
+    def count_filtered(self, removed: int, valid: int) -> None:
+        """Count one filtered frame: ``removed`` of its ``valid`` pixels made invalid."""
+        with self._lock:
+            self._counts["filtered_pixels"] += removed
+            self._counts["filter_input_pixels"] += valid
 
     def record_processed(self, latency_s: float, stages_s: Mapping[str, float]) -> None:
         """Count one processed frame with its latency and per-stage times (seconds)."""
@@ -174,6 +184,9 @@ def report(snapshot: StatsSnapshot, node_name: str, device: str) -> DiagnosticRe
         ("frames ignored (inactive)", str(snapshot.inactive)),
         ("frame errors", str(snapshot.errors)),
         ("outputs skipped", str(snapshot.skipped)),
+        ("pixels removed by the edge filter", str(snapshot.filtered_pixels)),
+        ("pixels removed by the edge filter (%)",
+         f"{100.0 * snapshot.filtered_pixels / max(snapshot.filter_input_pixels, 1):.1f}"),
     ]
     values += [(f"published {topic}", str(n)) for topic, n in sorted(snapshot.published.items())]
     values += [(f"{stage} (ms)", f"{ms:.1f}") for stage, ms in snapshot.stage_ms.items()]

@@ -30,6 +30,7 @@ DEFAULT_IMAGE_TOPIC = "camera/image_raw"
 DEPTH_IMAGE_TOPIC = "depth/image"
 DEPTH_CAMERA_INFO_TOPIC = "depth/camera_info"
 DEPTH_POINTS_TOPIC = "depth/points"
+DEPTH_POINTS_VOXEL_TOPIC = "depth/points_voxel"  # unorganised, one point per occupied voxel
 DEPTH_SCAN_TOPIC = "depth/scan"
 # one sector; several: depth/range_<i> (ROS 2 name tokens must not start with a digit, so
 # not depth/range/<i>)
@@ -141,6 +142,38 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("max_range", float, 10.0,
               "Points farther than this (metres, along z) are NaN in the cloud.",
               min_value=0.0, max_value=1000.0),
+    ParamSpec("cloud_voxel_size", float, 0.0,
+              "Publish depth/points_voxel: an unorganised cloud with one point per occupied "
+              "voxel of this edge (metres), for Nav2's voxel layer; 0 disables it.",
+              min_value=0.0, max_value=10.0),
+    # filters (core/filters.py), applied before every output
+    ParamSpec("edge_filter", bool, True,
+              "Remove flying pixels: depth on discontinuities and surfaces seen at more than "
+              "edge_max_angle from the viewing ray become NaN."),
+    ParamSpec("edge_max_angle", float, 80.0,
+              "Largest angle (degrees) between the viewing ray and the surface normal that "
+              "the edge filter keeps.", min_value=45.0, max_value=89.9),
+    ParamSpec("edge_dilate", int, 1,
+              "Pixels the edge filter's removed band is widened by.", min_value=0,
+              max_value=10),
+    ParamSpec("temporal_filter", bool, False,
+              "Exponential smoothing over frames (librealsense's temporal filter): off by "
+              "default, it delays depth changes below temporal_delta."),
+    ParamSpec("temporal_alpha", float, 0.4,
+              "Temporal filter: weight of the new frame (1 = no smoothing).",
+              min_value=0.05, max_value=1.0),
+    ParamSpec("temporal_delta", float, 0.05,
+              "Temporal filter: largest relative depth change that is smoothed; larger "
+              "changes (motion) are taken at once.", min_value=0.001, max_value=1.0),
+    ParamSpec("temporal_reset_gap", float, 0.5,
+              "Seconds between input stamps after which the temporal filter and the scale "
+              "stabiliser start over.", min_value=0.01, max_value=60.0),
+    ParamSpec("scale_stabilizer", bool, False,
+              "Damp frame-to-frame jumps of the depth map's overall scale: off by default, "
+              "it changes the metric depth consumers read."),
+    ParamSpec("scale_alpha", float, 0.3,
+              "Scale stabiliser: share of a scale change passed at once (1 = no damping).",
+              min_value=0.01, max_value=1.0),
     ParamSpec("publish_scan", bool, False,
               "Publish depth/scan (sensor_msgs/LaserScan, as depthimage_to_laserscan makes "
               "it) from a band of rows of the depth image."),
@@ -194,6 +227,25 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               min_value=0.0, max_value=1000.0),
     ParamSpec("color_map", str, "turbo",
               "Colour map of depth/image_color: turbo or viridis.", choices=_COLOR_MAPS),
+    ParamSpec("publish_mount", bool, False,
+              "Publish the camera's mount on /tf_static: mount_parent_frame -> the image's "
+              "frame_id from mount_x .. mount_yaw (off when a robot description has it)."),
+    ParamSpec("mount_parent_frame", str, "base_link",
+              "Parent frame of the camera's mount (the robot's base)."),
+    ParamSpec("mount_x", float, 0.0, "Camera position in the parent frame, x (metres).",
+              min_value=-100.0, max_value=100.0),
+    ParamSpec("mount_y", float, 0.0, "Camera position in the parent frame, y (metres).",
+              min_value=-100.0, max_value=100.0),
+    ParamSpec("mount_z", float, 0.0, "Camera position in the parent frame, z (metres).",
+              min_value=-100.0, max_value=100.0),
+    ParamSpec("mount_roll", float, 0.0,
+              "Camera body roll about the parent's x (radians, REP 103; the optical frame's "
+              "own rotation is added by the node).", min_value=-6.3, max_value=6.3),
+    ParamSpec("mount_pitch", float, 0.0,
+              "Camera body pitch about y (radians; positive looks down).",
+              min_value=-6.3, max_value=6.3),
+    ParamSpec("mount_yaw", float, 0.0, "Camera body yaw about z (radians; positive looks "
+              "left).", min_value=-6.3, max_value=6.3),
     ParamSpec("max_input_pixels", int, 4096 * 4096,
               "Input frames with more pixels than this are rejected.",
               min_value=1, max_value=1 << 28),
@@ -250,6 +302,16 @@ class DepthNodeParams:
     pointcloud_decimation: int = 1
     min_range: float = 0.1
     max_range: float = 10.0
+    cloud_voxel_size: float = 0.0
+    edge_filter: bool = True
+    edge_max_angle: float = 80.0
+    edge_dilate: int = 1
+    temporal_filter: bool = False
+    temporal_alpha: float = 0.4
+    temporal_delta: float = 0.05
+    temporal_reset_gap: float = 0.5
+    scale_stabilizer: bool = False
+    scale_alpha: float = 0.3
     publish_scan: bool = False
     scan_height: int = 1
     scan_offset: float = 0.5
@@ -268,6 +330,14 @@ class DepthNodeParams:
     color_min: float = 0.5
     color_max: float = 10.0
     color_map: str = "turbo"
+    publish_mount: bool = False
+    mount_parent_frame: str = "base_link"
+    mount_x: float = 0.0
+    mount_y: float = 0.0
+    mount_z: float = 0.0
+    mount_roll: float = 0.0
+    mount_pitch: float = 0.0
+    mount_yaw: float = 0.0
     max_input_pixels: int = 4096 * 4096
     input_qos_reliability: str = "best_effort"
     input_qos_durability: str = "volatile"
@@ -301,6 +371,11 @@ class DepthNodeParams:
             raise ParameterError(
                 f"Parameter 'scan_frame' {self.scan_frame!r} must be empty or a tf2 frame "
                 f"name (letters, digits, '_', '/', no spaces)."
+            )
+        if not _FRAME_PATTERN.fullmatch(self.mount_parent_frame):
+            raise ParameterError(
+                f"Parameter 'mount_parent_frame' {self.mount_parent_frame!r} must be a tf2 "
+                f"frame name (letters, digits, '_', '/', no spaces)."
             )
 
     @classmethod

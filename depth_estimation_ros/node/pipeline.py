@@ -20,6 +20,7 @@ Three layers, each usable on its own:
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import math
@@ -31,8 +32,15 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
-from depth_estimation_ros.core.camera import CameraInfoError, CameraIntrinsics
-from depth_estimation_ros.core.pointcloud import CloudBuffer
+from depth_estimation_ros.core.camera import CameraInfoError, CameraIntrinsics, backproject
+from depth_estimation_ros.core.filters import DepthFilters, FilterConfig
+from depth_estimation_ros.core.mount import Mount, mount_transform
+from depth_estimation_ros.core.pointcloud import (
+    CloudBuffer,
+    cloud_points,
+    invalidate_points,
+    pack_cloud,
+)
 from depth_estimation_ros.core.standin import (
     RADIATION_TYPES,
     SCAN_FRAME_SUFFIX,
@@ -45,6 +53,7 @@ from depth_estimation_ros.core.standin import (
     static_transforms,
 )
 from depth_estimation_ros.core.visualize import DepthColorizer
+from depth_estimation_ros.core.voxel import voxel_points
 from depth_estimation_ros.node import msgconv
 from depth_estimation_ros.node import params as cfg
 from depth_estimation_ros.node.diagnostics import PipelineStats, report, summary
@@ -91,8 +100,11 @@ class FrameResult:
         stamp: (sec, nanosec) copied from the input.
         frame_id: Copied from the input.
         timings: Seconds per stage: ``inference`` (the device pass: network, upsampling and,
-            when a cloud is wanted, its finished records; one download).
+            when a cloud is wanted, its finished records; one download) and ``filters``
+            (the depth filters, the cloud made to agree with them) when any is on.
         received: Monotonic time (s) the input arrived.
+        filtered: Pixels the edge filter made invalid.
+        valid: Valid pixels before the filters.
     """
 
     depth: np.ndarray
@@ -102,6 +114,37 @@ class FrameResult:
     frame_id: str
     timings: Mapping[str, float]
     received: float
+    filtered: int = 0
+    valid: int = 0
+
+
+def filter_config(params: DepthNodeParams) -> FilterConfig:
+    """The `FilterConfig` of the node's parameters."""
+    return FilterConfig(
+        edge_filter=params.edge_filter, edge_max_angle=params.edge_max_angle,
+        edge_dilate=params.edge_dilate, temporal_filter=params.temporal_filter,
+        temporal_alpha=params.temporal_alpha, temporal_delta=params.temporal_delta,
+        temporal_reset_gap=params.temporal_reset_gap,
+        scale_stabilizer=params.scale_stabilizer, scale_alpha=params.scale_alpha)
+
+
+def apply_filters(filters: DepthFilters, depth: np.ndarray, intrinsics: CameraIntrinsics,
+                  cloud: CloudBuffer | None, params: DepthNodeParams, frame_id: str,
+                  stamp: Stamp) -> tuple[np.ndarray, int, int]:
+    """Filter one frame's depth and make its cloud agree (same points, same NaNs).
+
+    Returns:
+        (filtered depth, pixels the edge filter removed, valid pixels before the filters).
+    """
+    result = filters(depth, intrinsics, frame_id, stamp[0] + stamp[1] * 1e-9)
+    if cloud is not None:
+        d = params.pointcloud_decimation
+        if filters.config.changes_values:
+            backproject(result.depth, intrinsics, d, params.min_range, params.max_range,
+                        out=cloud_points(cloud))
+        elif result.removed:
+            invalidate_points(cloud, np.isnan(result.depth[::d, ::d]))
+    return result.depth, result.removed, result.valid_in
 
 
 class FramePipeline:
@@ -115,6 +158,8 @@ class FramePipeline:
     def __init__(self, estimator: DepthEstimator, params: DepthNodeParams) -> None:
         self.estimator = estimator
         self.params = params  # swapped whole (atomic), read once per frame
+        self.filters = DepthFilters(filter_config(params))  # used on the worker thread only
+        self._filter_params = params
 
     def input_intrinsics(
         self, width: int, height: int, camera: CameraIntrinsics | None = None
@@ -166,14 +211,25 @@ class FramePipeline:
             depth = self.estimator.estimate(frame.rgb, "rgb8", output=p.output_resolution,
                                             intrinsics=camera if known else None)
         t1 = time.perf_counter()
+        timings = {"inference": t1 - t0}
+        if p is not self._filter_params:  # live change: applied here, on the worker thread
+            self.filters.configure(filter_config(p))
+            self._filter_params = p
+        filtered = valid = 0
+        if self.filters.config.enabled:
+            depth, filtered, valid = apply_filters(self.filters, depth, intrinsics, cloud, p,
+                                                   frame.frame_id, frame.stamp)
+            timings["filters"] = time.perf_counter() - t1
         return FrameResult(
             depth=depth,
             intrinsics=intrinsics,
             cloud=cloud,
             stamp=frame.stamp,
             frame_id=frame.frame_id,
-            timings={"inference": t1 - t0},
+            timings=timings,
             received=frame.received,
+            filtered=filtered,
+            valid=valid,
         )
 
 
@@ -195,6 +251,22 @@ def build_estimator(params: DepthNodeParams) -> DepthEstimator:
         params.checkpoint or None, params.device,
         half=None if precision == "auto" else precision == "fp16",
         bfloat16=precision == "bf16", cuda_graphs=params.cuda_graphs)
+
+
+def mount_of(params: DepthNodeParams) -> Mount | None:
+    """The camera's mount the parameters ask to publish, or None."""
+    if not params.publish_mount:
+        return None
+    return Mount(params.mount_parent_frame, params.mount_x, params.mount_y, params.mount_z,
+                 params.mount_roll, params.mount_pitch, params.mount_yaw)
+
+
+def voxel_cloud(result: FrameResult, params: DepthNodeParams) -> CloudBuffer:
+    """The unorganised one-point-per-voxel cloud of a frame's (filtered) depth."""
+    points = voxel_points(result.depth, result.intrinsics, params.cloud_voxel_size,
+                          params.min_range, params.max_range)
+    cloud = pack_cloud(points[None, :, :])
+    return dataclasses.replace(cloud, is_dense=True)  # no NaN points in it
 
 
 class LatestFrameWorker(Generic[T]):
@@ -309,6 +381,7 @@ class Outputs:
     depth: Publisher  # depth/image, sensor_msgs/Image 32FC1
     camera_info: Publisher  # depth/camera_info
     points: Publisher  # depth/points, sensor_msgs/PointCloud2
+    points_voxel: Publisher | None = None  # depth/points_voxel, unorganised PointCloud2
     scan: Publisher | None = None  # depth/scan, sensor_msgs/LaserScan
     color: Publisher | None = None  # depth/image_color, sensor_msgs/Image rgb8
     # /tf_static, tf2_msgs/TFMessage: RELIABLE + TRANSIENT_LOCAL, depth 1 (as tf2 expects)
@@ -436,6 +509,8 @@ class DepthProcessor:
         p = self.params
         if p.publish_pointcloud:
             counts.append(o.points.get_subscription_count())
+        if p.cloud_voxel_size > 0.0 and o.points_voxel is not None:
+            counts.append(o.points_voxel.get_subscription_count())
         if p.publish_scan and o.scan is not None:
             counts.append(o.scan.get_subscription_count())
         if p.publish_color and o.color is not None:
@@ -487,6 +562,14 @@ class DepthProcessor:
             count(cfg.DEPTH_POINTS_TOPIC)
         t3 = time.perf_counter()
         stages = {"decode": t1 - t0, **result.timings, "publish": t3 - t2}
+        if result.valid:
+            self.stats.count_filtered(result.filtered, result.valid)
+        if (p.cloud_voxel_size > 0.0 and o.points_voxel is not None
+                and o.points_voxel.get_subscription_count()):
+            o.points_voxel.publish(msgconv.point_cloud_msg(
+                types, voxel_cloud(result, p), stamp, frame_id))
+            count(cfg.DEPTH_POINTS_VOXEL_TOPIC)
+            stages["voxel"] = time.perf_counter() - t3
         stages.update(self._publish_standins(p, result))
         self.stats.record_processed(time.monotonic() - pending.received, stages)
 
@@ -555,13 +638,15 @@ class DepthProcessor:
         pub = self._outputs.tf_static
         if pub is None:
             return
+        mount = mount_of(p)
         key = (frame_id, p.publish_scan, p.scan_frame, p.publish_range, p.range_sectors,
-               p.range_field_of_view)
+               p.range_field_of_view, mount)
         if key == self._tf_key:
             return
         self._tf_key = key
-        transforms = static_transforms(frame_id, p.publish_scan, p.scan_frame, p.publish_range,
-                                       p.range_sectors, p.range_field_of_view)
+        transforms = static_transforms(
+            frame_id, p.publish_scan, p.scan_frame, p.publish_range, p.range_sectors,
+            p.range_field_of_view, mount_transform(mount, frame_id) if mount else None)
         if transforms:
             pub.publish(msgconv.tf_message(self._types, transforms, stamp))
             self.stats.count_published(cfg.TF_STATIC_TOPIC)
@@ -684,6 +769,7 @@ class DepthProcessor:
         if self.pipeline.estimator is None:
             raise RuntimeError("this DepthProcessor was released; configure a new one with a "
                                "loaded model")
+        self.pipeline.filters.reset()  # no temporal history across an inactive period
         self._active = True
 
     def deactivate(self, timeout: float = 5.0) -> None:
