@@ -1,7 +1,8 @@
-"""Export the depth network to TorchScript and ONNX, and check the exports against PyTorch.
+"""Export the depth network to ONNX, torch.export and TorchScript; check them against PyTorch.
 
 ``python -m depth_estimation_ros.export --checkpoint C --out DIR`` writes
-``DIR/<checkpoint stem>.onnx`` and ``DIR/<checkpoint stem>.torchscript.pt``:
+``DIR/<checkpoint stem>.onnx``, ``DIR/<checkpoint stem>.pt2`` (a ``torch.export`` program)
+and ``DIR/<checkpoint stem>.torchscript.pt``:
 
 - input ``input``: (B, 3, 228, 304) float32, the frame resized/cropped as the checkpoint's
   preprocessing says and normalised as ``(rgb_0_255 - mean) / std``;
@@ -10,12 +11,17 @@
   ``[min_depth, max_depth]`` is not applied; consumers mask it themselves.
 
 The preprocessing metadata (resize, crop, mean, std, valid range), the model config and the
-output's units travel with the files: as ONNX ``metadata_props`` and as TorchScript extra
-files (``metadata.json``). After writing, the ONNX file is run with ONNX Runtime and the
-TorchScript file is reloaded, both on the same inputs as the PyTorch model; the largest
-absolute difference is printed and the command exits non-zero if either disagrees beyond
-the tolerance. For TensorRT (Jetson, GPU servers) build an engine from the ONNX file with
-``trtexec``; see docs/performance.md.
+output's units travel with the files: as ONNX ``metadata_props`` and as ``metadata.json``
+extra files of the ``.pt2`` and TorchScript archives. After writing, the ONNX file is run with
+ONNX Runtime and the ``.pt2`` and TorchScript files are reloaded, all on the same inputs as
+the PyTorch model; the largest absolute difference is printed and the command exits non-zero
+if one disagrees beyond the tolerance.
+
+Which to use where: ONNX for ONNX Runtime and for TensorRT (Jetson, GPU servers: build an
+engine with ``trtexec``; see docs/performance.md); ``.pt2`` for PyTorch 2.x runtimes
+(``torch.export.load(path).module()``, or AOTInductor to compile it ahead of time);
+TorchScript only for older C++/LibTorch deployments (``torch.jit`` is deprecated in torch
+2.13).
 """
 
 from __future__ import annotations
@@ -45,7 +51,8 @@ from depth_estimation_ros.core.preprocessing import normalize, resize_and_crop
 
 _LOG = logging.getLogger(__name__)
 
-FORMATS: tuple[str, ...] = ("torchscript", "onnx")
+FORMATS: tuple[str, ...] = ("torchscript", "onnx", "pt2")
+MAX_DYNAMIC_BATCH = 64  # upper bound of the .pt2 program's dynamic batch axis
 OUTPUT_UNITS: tuple[str, ...] = ("metres", "log")
 INPUT_NAME = "input"
 OUTPUT_NAME = "depth"
@@ -133,6 +140,24 @@ def export_torchscript(module: ExportedDepthNet, example: Tensor, path: Path,
     return path
 
 
+def export_program(module: ExportedDepthNet, example: Tensor, path: Path,
+                   props: dict[str, str], dynamic_batch: bool = False) -> Path:
+    """Write a ``torch.export`` program (``.pt2``) with ``metadata.json`` as an extra file.
+
+    With ``dynamic_batch`` the batch axis is symbolic (1..:data:`MAX_DYNAMIC_BATCH`); the
+    example should then have a batch of at least 2 (torch.export specialises sizes 0 and 1).
+    """
+    dynamic_shapes = None
+    if dynamic_batch:
+        batch = torch.export.Dim("batch", min=1, max=MAX_DYNAMIC_BATCH)
+        dynamic_shapes = ({0: batch},)
+    program = torch.export.export(module, (example,), dynamic_shapes=dynamic_shapes)
+    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")  # torch.export wants .pt2
+    torch.export.save(program, str(tmp), extra_files={"metadata.json": json.dumps(props)})
+    tmp.replace(path)
+    return path
+
+
 def export_onnx(module: ExportedDepthNet, example: Tensor, path: Path, props: dict[str, str],
                 opset: int = DEFAULT_OPSET, dynamic_batch: bool = False) -> Path:
     """Write an ONNX file (TorchScript-based exporter) with ``props`` as metadata_props."""
@@ -185,6 +210,15 @@ def check_torchscript(path: Path, inputs: Tensor, reference: np.ndarray, rtol: f
     return _compare("torchscript", path, got, reference, rtol, atol)
 
 
+def check_program(path: Path, inputs: Tensor, reference: np.ndarray, rtol: float,
+                  atol: float) -> Check:
+    """Reload ``path`` with ``torch.export.load`` and compare with ``reference``."""
+    program = torch.export.load(str(path))
+    with torch.inference_mode():
+        got = program.module()(inputs).numpy()
+    return _compare("pt2", path, got, reference, rtol, atol)
+
+
 def export(checkpoint: str | Path | None, out_dir: str | Path,
            formats: Sequence[str] = FORMATS, *, opset: int = DEFAULT_OPSET,
            dynamic_batch: bool = False, output: str = "metres", rtol: float = 1e-3,
@@ -194,7 +228,7 @@ def export(checkpoint: str | Path | None, out_dir: str | Path,
     Args:
         checkpoint: checkpoint path (``None``: the shipped one).
         out_dir: folder for the files (created if missing).
-        formats: any of ``torchscript``, ``onnx``.
+        formats: any of ``torchscript``, ``onnx``, ``pt2``.
         opset: ONNX opset version.
         dynamic_batch: make the batch axis dynamic (checked with batch 2); else batch 1.
         output: ``metres`` or ``log`` (natural-log metres).
@@ -226,7 +260,11 @@ def export(checkpoint: str | Path | None, out_dir: str | Path,
     checks: list[Check] = []
     for fmt in formats:
         try:
-            if fmt == "onnx":
+            if fmt == "pt2":
+                path = export_program(module, sample_inputs(pre, 2) if dynamic_batch
+                                      else example, out / f"{stem}.pt2", props, dynamic_batch)
+                checks.append(check_program(path, inputs, reference, rtol, atol))
+            elif fmt == "onnx":
                 path = export_onnx(module, example, out / f"{stem}.onnx", props, opset,
                                    dynamic_batch)
                 checks.append(check_onnx(path, inputs, reference, rtol, atol))
@@ -254,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated formats from {', '.join(FORMATS)}")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset version")
     p.add_argument("--dynamic-batch", action="store_true",
-                   help="dynamic batch axis in the ONNX file (default: batch 1)")
+                   help="dynamic batch axis in the ONNX and .pt2 files (default: batch 1)")
     p.add_argument("--output", choices=OUTPUT_UNITS, default="metres",
                    help="what the exported network returns")
     p.add_argument("--rtol", type=float, default=1e-3, help="relative tolerance of the check")

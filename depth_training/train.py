@@ -42,7 +42,8 @@ non-finite loss (divergence) stops the run with a :class:`TrainingError`.
 ``time_limit_min.<stage>`` ends a stage at the first step past that wall-clock budget (the
 partial epoch is validated and logged); under a limit the cosine schedule follows the clock as
 well as the epochs, so a stage cut short still ends at a low rate. ``pretrained=`` initialises
-``eigen_vgg16``'s scale-1 convolutions from a local torchvision VGG16 file, as the paper does.
+scale 1 from a local ImageNet file, as the paper does (``eigen_vgg16``: torchvision VGG16;
+``mobilenet_v2`` / ``efficientnet_lite0``: their backbones; :mod:`depth_training.pretrained_init`).
 
 ``--resume`` continues from ``<run>/last.pt``: same stage, epoch and global step (mid-epoch
 checkpoints from ``save_every_steps`` skip the batches already seen: the shuffle order of an
@@ -99,6 +100,7 @@ from depth_training.config import (
 )
 from depth_training.losses import scale_invariant_loss
 from depth_training.metrics import METRIC_KEYS, MetricAccumulator
+from depth_training.pretrained_init import PRETRAINED_RECORD_KEY, carried_record, init_pretrained
 
 log = logging.getLogger(__name__)
 
@@ -563,8 +565,9 @@ class Trainer:
         self.model = build_model(self.model_config)
         if self._init_state is not None and not resume:
             self.model.load_state_dict(self._init_state)
+        self.pretrained = carried_record(self._resume_ckpt)  # which ImageNet file, if any
         if cfg.pretrained and not resume and "coarse" in self.plan:
-            self._load_pretrained(Path(cfg.pretrained))
+            self.pretrained = init_pretrained(self.model, cfg.pretrained, self.main)
         self._prepare_run_dir()
         self.model.to(self.device)
         self.memory_format = torch.channels_last if cfg.channels_last else (
@@ -624,28 +627,6 @@ class Trainer:
             if not src.is_file():
                 raise TrainingError(f"the fine stage needs coarse weights, but {src} does not "
                                     "exist; set init_from= to a coarse checkpoint.")
-
-    def _load_pretrained(self, path: Path) -> None:
-        """Initialise scale 1's convolutions from a local ImageNet VGG16 state dict."""
-        from depth_estimation_ros.core.model import load_vgg16_features
-
-        if not path.is_file():
-            raise TrainingError(f"pretrained weights {path} do not exist; expected a local "
-                                "torchvision vgg16 state dict (e.g. vgg16-397923af.pth).")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many types for a bad file
-            raise TrainingError(f"pretrained weights {path} are not a readable PyTorch state "
-                                f"dict ({type(exc).__name__}).") from exc
-        if not isinstance(state, dict):
-            raise TrainingError(f"pretrained weights {path} hold a {type(state).__name__}, "
-                                "not a state dict.")
-        try:
-            n = load_vgg16_features(self.model, state)
-        except ValueError as exc:
-            raise ConfigError(f"pretrained={path}: {exc}.") from exc
-        if self.main:
-            log.info(f"scale 1 initialised from {path} ({n} tensors)")
 
     def _load_resume(self) -> None:
         path = self.run_dir / "last.pt"
@@ -709,6 +690,8 @@ class Trainer:
         }
         if with_rng:
             d["rng"] = _rng_state(self.device)
+        if self.pretrained:
+            d[PRETRAINED_RECORD_KEY] = self.pretrained
         return d
 
     def _save(self, name: str, stage: str, metrics: dict[str, float] | None = None,

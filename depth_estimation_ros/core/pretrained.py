@@ -180,13 +180,16 @@ def init_scale1(model: MultiScaleDepthNet, path: str | Path) -> PretrainedRecord
         PretrainedError: the file is unreadable, of no known layout, or for another backbone.
     """
     path = Path(path)
+    variant = model.config.variant
+    if variant not in LAYOUT_BACKBONE.values():
+        raise PretrainedError(f"the {variant} model has no ImageNet backbone; pretrained= fits "
+                              f"only {', '.join(sorted(set(LAYOUT_BACKBONE.values())))}")
     state = read_state_dict(path)
     layout = detect_layout(state)
     if layout is None:
         sample = ", ".join(list(state)[:3]) or "no tensors"
         raise PretrainedError(f"pretrained weights {path} are of no known layout (keys {sample}"
                               f" ...); expected {_EXPECTED}.")
-    variant = model.config.variant
     if LAYOUT_BACKBONE[layout] != variant:
         raise PretrainedError(f"pretrained weights {path} hold {LAYOUT_BACKBONE[layout]} "
                               f"weights ({layout} layout); the {variant} model needs "
