@@ -7,9 +7,11 @@ depend on it) with module names chosen so ImageNet weights load by a key map
 
 * :class:`MobileNetV2Features` has exactly torchvision's ``mobilenet_v2().features`` names
   (``0.0.weight``, ``1.conv.0.0.weight``, ..., ``18.1.running_var``).
-* :class:`EfficientNetLite0Features` has the names of the reference EfficientNet-Lite code
-  (``_conv_stem``, ``_blocks.N._expand_conv``, ``_conv_head``, ``_bn1``) with the leading
-  underscores dropped (``conv_stem``, ``blocks.N.expand_conv``, ...).
+* :class:`EfficientNetLite0Features` groups each conv with its BatchNorm (``stem``,
+  ``blocks.N.expand`` / ``depthwise`` / ``project``, ``head``: index 0 the conv, 1 the
+  BatchNorm) so inference can fold them; the reference EfficientNet-Lite names
+  (``_conv_stem``, ``_bn0``, ``_blocks.N._expand_conv``, ``_blocks.N._bn0``, ...) map onto
+  these one to one.
 
 Both return two maps: stride 16 (``forward`` → ``(mid, deep)``) and stride 32 after the final
 1×1 conv to 1280 channels. Convolutions pad symmetrically (``k // 2``); the TensorFlow-trained
@@ -23,6 +25,7 @@ from torch import Tensor, nn
 
 BACKBONES: tuple[str, ...] = ("mobilenet_v2", "efficientnet_lite0")
 DEEP_CHANNELS = 1280  # channels of the stride-32 output of both backbones
+_LITE_EPS = 1e-3  # BatchNorm epsilon of the TensorFlow-trained EfficientNet-Lite weights
 
 # MobileNetV2 (Sandler et al. 2018, Table 2): expansion t, channels c, repeats n, stride s.
 _MOBILENET_V2_SETTINGS: tuple[tuple[int, int, int, int], ...] = (
@@ -91,28 +94,24 @@ class MobileNetV2Features(nn.Sequential):
 
 
 class MBConvLite(nn.Module):
-    """EfficientNet-Lite block: [1×1 expand] → k×k depthwise → 1×1 projection (+ skip)."""
+    """EfficientNet-Lite block: [1×1 expand] → k×k depthwise → 1×1 projection (+ skip).
+
+    Each conv and its BatchNorm sit in one ``Sequential`` (``expand``, ``depthwise``,
+    ``project``) so inference can fold the BatchNorm into the conv.
+    """
 
     def __init__(self, cin: int, cout: int, k: int, stride: int, expand: int) -> None:
         super().__init__()
         hidden = cin * expand
-        eps = 1e-3  # the TensorFlow-trained weights' BatchNorm epsilon
-        self.has_expand = expand != 1
-        if self.has_expand:
-            self.expand_conv = nn.Conv2d(cin, hidden, 1, bias=False)
-            self.bn0 = nn.BatchNorm2d(hidden, eps=eps)
-        self.depthwise_conv = nn.Conv2d(hidden, hidden, k, stride, k // 2, groups=hidden,
-                                        bias=False)
-        self.bn1 = nn.BatchNorm2d(hidden, eps=eps)
-        self.project_conv = nn.Conv2d(hidden, cout, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout, eps=eps)
-        self.act = nn.ReLU6(inplace=True)
+        self.expand = ConvBNReLU6(cin, hidden, 1, eps=_LITE_EPS) if expand != 1 else None
+        self.depthwise = ConvBNReLU6(hidden, hidden, k, stride, groups=hidden, eps=_LITE_EPS)
+        self.project = nn.Sequential(nn.Conv2d(hidden, cout, 1, bias=False),
+                                     nn.BatchNorm2d(cout, eps=_LITE_EPS))
         self.use_skip = stride == 1 and cin == cout
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.act(self.bn0(self.expand_conv(x))) if self.has_expand else x
-        h = self.act(self.bn1(self.depthwise_conv(h)))
-        h = self.bn2(self.project_conv(h))
+        h = self.expand(x) if self.expand is not None else x
+        h = self.project(self.depthwise(h))
         return x + h if self.use_skip else h
 
 
@@ -124,9 +123,7 @@ class EfficientNetLite0Features(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        eps = 1e-3
-        self.conv_stem = nn.Conv2d(3, 32, 3, 2, 1, bias=False)
-        self.bn0 = nn.BatchNorm2d(32, eps=eps)
+        self.stem = ConvBNReLU6(3, 32, 3, 2, eps=_LITE_EPS)
         blocks: list[nn.Module] = []
         cin = 32
         for k, s, e, c, n in _EFFICIENTNET_LITE0_SETTINGS:
@@ -134,19 +131,17 @@ class EfficientNetLite0Features(nn.Module):
                 blocks.append(MBConvLite(cin, c, k, s if i == 0 else 1, e))
                 cin = c
         self.blocks = nn.ModuleList(blocks)
-        self.conv_head = nn.Conv2d(cin, DEEP_CHANNELS, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(DEEP_CHANNELS, eps=eps)
-        self.act = nn.ReLU6(inplace=True)
+        self.head = ConvBNReLU6(cin, DEEP_CHANNELS, 1, eps=_LITE_EPS)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(B, 3, H, W) → (B, 112, H/16, W/16), (B, 1280, H/32, W/32) (sizes rounded up)."""
-        x = self.act(self.bn0(self.conv_stem(x)))
+        x = self.stem(x)
         for block in self.blocks[: self.split]:
             x = block(x)
         mid = x
         for block in self.blocks[self.split:]:
             x = block(x)
-        return mid, self.act(self.bn1(self.conv_head(x)))
+        return mid, self.head(x)
 
 
 def build_backbone(name: str) -> MobileNetV2Features | EfficientNetLite0Features:

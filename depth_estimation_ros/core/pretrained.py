@@ -50,6 +50,10 @@ _FLAT_BLOCK = re.compile(r"^features\.(\d+)\.conv\.(\d+)\.(.+)$")
 # flat MobileNetV2 Sequential index -> torchvision's nested index
 _FLAT_EXPAND = {"0": "0.0", "1": "0.1", "3": "1.0", "4": "1.1", "6": "2", "7": "3"}
 _FLAT_NO_EXPAND = {"0": "0.0", "1": "0.1", "3": "1", "4": "2"}
+# reference EfficientNet-Lite names -> EfficientNetLite0Features (conv .0, BatchNorm .1)
+_LITE_TOP = {"_conv_stem": "stem.0", "_bn0": "stem.1", "_conv_head": "head.0", "_bn1": "head.1"}
+_LITE_BLOCK = {"_expand_conv": "expand.0", "_bn0": "expand.1", "_depthwise_conv": "depthwise.0",
+               "_bn1": "depthwise.1", "_project_conv": "project.0", "_bn2": "project.1"}
 
 
 class PretrainedError(ValueError):
@@ -119,13 +123,19 @@ def map_keys(state: dict[str, Tensor], layout: str) -> dict[str, Tensor]:
 
     MobileNetV2 layouts map onto :class:`MobileNetV2Features` (torchvision names without the
     ``features.`` prefix); ``efficientnet_lite`` onto :class:`EfficientNetLite0Features`
-    (leading underscores dropped); ``torchvision_vgg16`` keeps its names.
+    (``_conv_stem`` → ``stem.0``, ``_blocks.N._bn1`` → ``blocks.N.depthwise.1``, ...);
+    ``torchvision_vgg16`` keeps its names.
     """
     out: dict[str, Tensor] = {}
     if layout == "efficientnet_lite":
         for k, v in state.items():
-            if not k.startswith("_fc."):
-                out[".".join(part.lstrip("_") for part in k.split("."))] = v
+            parts = k.split(".")
+            if parts[0] == "_blocks" and len(parts) == 4 and parts[2] in _LITE_BLOCK:
+                out[f"blocks.{parts[1]}.{_LITE_BLOCK[parts[2]]}.{parts[3]}"] = v
+            elif len(parts) == 2 and parts[0] in _LITE_TOP:
+                out[f"{_LITE_TOP[parts[0]]}.{parts[1]}"] = v
+            elif parts[0] != "_fc":
+                out[k] = v  # unmapped: reported as a tensor the backbone lacks
         return out
     if layout == "torchvision_vgg16":
         return dict(state)
