@@ -33,7 +33,9 @@ def init_pretrained(model: MultiScaleDepthNet, path: str | Path,
     try:
         record = init_scale1(model, path)
     except PretrainedError as exc:
-        raise ConfigError(f"pretrained={path}: {exc}") from exc
+        message = str(exc)
+        raise ConfigError(message if str(path) in message else f"pretrained={path}: {message}"
+                          ) from exc
     if announce:
         log.info(f"scale 1 initialised from {record.path} ({record.layout}, {record.tensors} "
                  f"tensors, sha256 {record.sha256})")

@@ -191,10 +191,10 @@ def init_scale1(model: MultiScaleDepthNet, path: str | Path) -> PretrainedRecord
     """
     path = Path(path)
     variant = model.config.variant
+    state = read_state_dict(path)
     if variant not in LAYOUT_BACKBONE.values():
         raise PretrainedError(f"the {variant} model has no ImageNet backbone; pretrained= fits "
-                              f"only {', '.join(sorted(set(LAYOUT_BACKBONE.values())))}")
-    state = read_state_dict(path)
+                              f"only {', '.join(sorted(set(LAYOUT_BACKBONE.values())))}.")
     layout = detect_layout(state)
     if layout is None:
         sample = ", ".join(list(state)[:3]) or "no tensors"
