@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m depth_estimation_ros.benchmark",
                                 description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--variants", default="compact,eigen_vgg16",
+    p.add_argument("--variants", default="compact,mobilenet_v2,eigen_vgg16",
                    help=f"comma-separated model variants from {', '.join(VARIANTS)}")
     p.add_argument("--devices", default=default_devices,
                    help="comma-separated devices: cpu, cuda, cuda:N")

@@ -1,7 +1,8 @@
-"""Export the depth network to TorchScript and ONNX, and check the exports against PyTorch.
+"""Export the depth network to ONNX, torch.export and TorchScript; check them against PyTorch.
 
 ``python -m depth_estimation_ros.export --checkpoint C --out DIR`` writes
-``DIR/<checkpoint stem>.onnx`` and ``DIR/<checkpoint stem>.torchscript.pt``:
+``DIR/<checkpoint stem>.onnx``, ``DIR/<checkpoint stem>.pt2`` (a ``torch.export`` program)
+and ``DIR/<checkpoint stem>.torchscript.pt``:
 
 - input ``input``: (B, 3, 228, 304) float32, the frame resized/cropped as the checkpoint's
   preprocessing says and normalised as ``(rgb_0_255 - mean) / std``;
@@ -10,12 +11,17 @@
   ``[min_depth, max_depth]`` is not applied; consumers mask it themselves.
 
 The preprocessing metadata (resize, crop, mean, std, valid range), the model config and the
-output's units travel with the files: as ONNX ``metadata_props`` and as TorchScript extra
-files (``metadata.json``). After writing, the ONNX file is run with ONNX Runtime and the
-TorchScript file is reloaded, both on the same inputs as the PyTorch model; the largest
-absolute difference is printed and the command exits non-zero if either disagrees beyond
-the tolerance. For TensorRT (Jetson, GPU servers) build an engine from the ONNX file with
-``trtexec``; see docs/performance.md.
+output's units travel with the files: as ONNX ``metadata_props`` and as ``metadata.json``
+extra files of the ``.pt2`` and TorchScript archives. After writing, the ONNX file is run with
+ONNX Runtime and the ``.pt2`` and TorchScript files are reloaded, all on the same inputs as
+the PyTorch model; the largest absolute difference is printed and the command exits non-zero
+if one disagrees beyond the tolerance.
+
+Which to use where: ONNX for ONNX Runtime and for TensorRT (Jetson, GPU servers: build an
+engine with ``trtexec``; see docs/performance.md); ``.pt2`` for PyTorch 2.x runtimes
+(``torch.export.load(path).module()``, or AOTInductor to compile it ahead of time);
+TorchScript only for older C++/LibTorch deployments (``torch.jit`` is deprecated in torch
+2.13).
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated formats from {', '.join(FORMATS)}")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset version")
     p.add_argument("--dynamic-batch", action="store_true",
-                   help="dynamic batch axis in the ONNX file (default: batch 1)")
+                   help="dynamic batch axis in the ONNX and .pt2 files (default: batch 1)")
     p.add_argument("--output", choices=OUTPUT_UNITS, default="metres",
                    help="what the exported network returns")
     p.add_argument("--rtol", type=float, default=1e-3, help="relative tolerance of the check")

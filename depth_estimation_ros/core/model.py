@@ -4,9 +4,16 @@ Three scales, each a separate submodule so training can stage and freeze them:
 
 * ``scale1`` sees the whole image and predicts a coarse 64-channel feature map
   (``eigen_vgg16``: a VGG16 conv stack and two fully connected layers, as in the paper's
-  layer table; ``compact``: a small fully convolutional stack with the same output).
+  layer table; ``compact``: a small fully convolutional stack with the same output;
+  ``mobilenet_v2`` / ``efficientnet_lite0``: an ImageNet mobile backbone
+  (:mod:`~depth_estimation_ros.core.backbones`, initialised with ``pretrained=``) and a light
+  convolutional head over its stride-16 and stride-32 maps).
 * ``scale2`` refines at 55×74 (for a 228×304 input) and predicts the coarse depth.
 * ``scale3`` refines at 109×147 and predicts the final depth.
+
+The mobile variants keep that structure and its output sizes, with cheap scales 2 and 3:
+a stride-4 image path of small convs and depthwise-separable 5×5 refinement stacks, where the
+paper's (and ``compact``'s) full 5×5 convs dominate the CPU time.
 
 The network predicts natural-log depth in metres.
 """
@@ -23,7 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-VARIANTS: tuple[str, ...] = ("eigen_vgg16", "compact")
+from depth_estimation_ros.core.backbones import BACKBONES, DEEP_CHANNELS, build_backbone
+
+VARIANTS: tuple[str, ...] = ("eigen_vgg16", "compact", *BACKBONES)
+MOBILE_VARIANTS: tuple[str, ...] = BACKBONES  # variants whose scale 1 is an ImageNet backbone
 STAGES: tuple[str, ...] = ("coarse", "fine")
 MAX_PREPROCESS_SIDE = 4096  # pixels: the largest resize / network input side accepted
 
@@ -37,7 +47,8 @@ _VGG16_LAYOUT: tuple[int | str, ...] = (
 class ModelConfig:
     """Everything needed to rebuild a :class:`MultiScaleDepthNet`."""
 
-    variant: str = "eigen_vgg16"  # "eigen_vgg16" (paper) or "compact" (CPU-friendly scale 1)
+    variant: str = "eigen_vgg16"  # "eigen_vgg16" (paper), "compact" (CPU-friendly scale 1),
+    # "mobilenet_v2" / "efficientnet_lite0" (ImageNet mobile backbone, cheap scales 2/3)
     coarse_channels: int = 64  # channels of the scale-1 output map (paper: 64)
     coarse_grid: tuple[int, int] = (14, 19)  # (H, W) of the scale-1 map before ×4 upsampling
     fc_hidden: int = 4096  # eigen_vgg16: width of full1
@@ -47,12 +58,13 @@ class ModelConfig:
     scale2_channels: int = 64  # width of the scale-2 conv stack (paper: 64)
     scale3_channels: int = 64  # width of the scale-3 conv stack (paper: 64)
     init_log_depth: float = math.log(2.5)  # bias of the depth outputs (indoor mean ≈ 2.5 m)
+    head_channels: int = 128  # mobile variants: width of the scale-1 head over the backbone
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown model variant {self.variant!r}; expected one of {VARIANTS}")
         for name in ("coarse_channels", "fc_hidden", "compact_width", "scale2_channels",
-                     "scale3_channels"):
+                     "scale3_channels", "head_channels"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"model {name} is {value!r}; expected a positive integer")
@@ -76,10 +88,13 @@ class ModelConfig:
         """The default configuration of a variant (see :data:`VARIANTS`).
 
         ``compact`` narrows the scale-2/3 stacks to 32 channels: those full-resolution 5×5
-        convs dominate its CPU time (about 11 GFLOP at 64 channels).
+        convs dominate its CPU time (about 11 GFLOP at 64 channels). The mobile variants use
+        depthwise-separable stacks of 48 (scale 2) and 24 (scale 3) channels.
         """
         if variant == "compact":
             return cls(variant="compact", scale2_channels=32, scale3_channels=32)
+        if variant in MOBILE_VARIANTS:
+            return cls(variant=variant, scale2_channels=48, scale3_channels=24)
         return cls(variant=variant)
 
     def to_dict(self) -> dict[str, Any]:
@@ -338,6 +353,102 @@ class Scale3(nn.Module):
         return up + self.refine(torch.cat([f, up], 1))
 
 
+def _bn_relu_conv(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1,
+                  relu: bool = True) -> list[nn.Module]:
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups,
+                                         bias=False), nn.BatchNorm2d(cout)]
+    return layers + [nn.ReLU(inplace=True)] if relu else layers
+
+
+def _separable(cin: int, cout: int, k: int) -> list[nn.Module]:
+    """Depthwise k×k → BN → pointwise 1×1 → BN → ReLU (about k² / cout of a full conv)."""
+    return [*_bn_relu_conv(cin, cin, k, groups=cin, relu=False), *_bn_relu_conv(cin, cout, 1)]
+
+
+def _scale2_size(h: int, w: int) -> tuple[int, int]:
+    """The paper's scale-2 grid for an h×w input: 9×9/2 conv, 3×3/2 pool (55×74 at 228×304)."""
+    return ((h - 9) // 2) // 2 + 1, ((w - 9) // 2) // 2 + 1
+
+
+def _scale3_size(h: int, w: int) -> tuple[int, int]:
+    """The paper's scale-3 grid: 9×9/2 conv, cropped by one (109×147 at 228×304)."""
+    return (h - 9) // 2, (w - 9) // 2
+
+
+class MobileScale1(nn.Module):
+    """ImageNet mobile backbone + light head: stride-16 and stride-32 maps → coarse features.
+
+    ``features`` is the backbone (MobileNetV2 or EfficientNet-Lite0, the part ``pretrained=``
+    initialises); the head reduces the stride-32 map, adds a global-context vector (the
+    whole-image view the paper's fully connected layers give), joins the stride-16 map and
+    maps to ``coarse_channels`` at the paper's 4·14 × 4·19 grid.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.features = build_backbone(cfg.variant)
+        c = cfg.head_channels
+        self.reduce = nn.Sequential(*_bn_relu_conv(DEEP_CHANNELS, c, 1))
+        self.context = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(DEEP_CHANNELS, c, 1),
+                                     nn.ReLU(inplace=True))
+        self.lateral = nn.Sequential(*_bn_relu_conv(self.features.mid_channels, c, 1))
+        self.head = nn.Sequential(*_separable(3 * c, c, 3),
+                                  nn.Conv2d(c, cfg.coarse_channels, 1), nn.ReLU(inplace=True))
+        self.size = (4 * cfg.coarse_grid[0], 4 * cfg.coarse_grid[1])
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, 3, H, W) normalised image -> (B, C, 4·14, 4·19) coarse features."""
+        mid, deep = self.features(x)  # (B, 96|112, H/16, W/16), (B, 1280, H/32, W/32)
+        h, w = mid.shape[-2], mid.shape[-1]
+        d = F.interpolate(self.reduce(deep), size=(h, w), mode="bilinear", align_corners=False)
+        g = self.context(deep).expand(-1, -1, h, w)
+        f = self.head(torch.cat([self.lateral(mid), d, g], 1))
+        return F.interpolate(f, size=self.size, mode="bilinear", align_corners=False)
+
+
+class MobileScale2(nn.Module):
+    """Cheap scale 2: a stride-4 image path, concat scale 1, separable 5×5 convs → depth."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        c = cfg.scale2_channels
+        self.image = nn.Sequential(*_bn_relu_conv(3, 24, 3, stride=2),
+                                   *_bn_relu_conv(24, 24, 3, stride=2, groups=24, relu=False),
+                                   *_bn_relu_conv(24, 32, 1))
+        self.refine = nn.Sequential(
+            *_separable(32 + cfg.coarse_channels, c, 5), *_separable(c, c, 5),
+            *_separable(c, c, 5), nn.Conv2d(c, 1, 3, padding=1))
+        nn.init.constant_(self.refine[-1].bias, cfg.init_log_depth)
+
+    def forward(self, x: Tensor, coarse_features: Tensor) -> Tensor:
+        """Image (B, 3, H, W) + scale-1 features -> (B, 1, 55, 74) log depth at 228×304."""
+        size = _scale2_size(x.shape[-2], x.shape[-1])
+        f = _fit(self.image(x), size)
+        return self.refine(torch.cat([f, _fit(coarse_features, size)], 1))
+
+
+class MobileScale3(nn.Module):
+    """Cheap scale 3: a stride-2 image path, concat ×2 coarse depth, separable convs, residual."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        c = cfg.scale3_channels
+        self.image = nn.Sequential(*_bn_relu_conv(3, 16, 3, stride=2))
+        self.refine = nn.Sequential(*_separable(16 + 1, c, 5), *_separable(c, c, 5),
+                                    nn.Conv2d(c, 1, 3, padding=1))
+        nn.init.zeros_(self.refine[-1].weight)
+        nn.init.zeros_(self.refine[-1].bias)
+
+    def forward(self, x: Tensor, coarse_depth: Tensor) -> Tensor:
+        """Image + (B, 1, 55, 74) coarse log depth -> (B, 1, 109, 147) log depth at 228×304."""
+        size = _scale3_size(x.shape[-2], x.shape[-1])
+        f = _fit(self.image(x), size)
+        up = _fit(F.interpolate(coarse_depth, scale_factor=2, mode="bilinear",
+                                align_corners=False), size)
+        # Residual on the upsampled coarse depth: scale 3 starts as the identity of 1+2.
+        return up + self.refine(torch.cat([f, up], 1))
+
+
 class MultiScaleDepthNet(nn.Module):
     """Eigen & Fergus (2015) depth network; see the module docstring.
 
@@ -348,6 +459,12 @@ class MultiScaleDepthNet(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.config = cfg
+        self.scale1: nn.Module
+        if cfg.variant in MOBILE_VARIANTS:
+            self.scale1 = MobileScale1(cfg)
+            self.scale2: nn.Module = MobileScale2(cfg)
+            self.scale3: nn.Module = MobileScale3(cfg)
+            return
         self.scale1 = VGG16Scale1(cfg) if cfg.variant == "eigen_vgg16" else CompactScale1(cfg)
         self.scale2 = Scale2(cfg)
         self.scale3 = Scale3(cfg)
