@@ -186,8 +186,8 @@ def _draw_top_down(ax: plt.Axes, depth: np.ndarray, camera: CameraIntrinsics, xy
     for ring in range(1, int(far) + 1):  # range rings every metre, as on a LIDAR display
         angle = np.linspace(0.0, np.pi, 181)
         ax.plot(ring * np.cos(angle), ring * np.sin(angle), color="0.82", lw=0.6, zorder=0)
-        ax.text(ring * 0.77 + 0.04, ring * 0.64, f"{ring} m", color="0.55", fontsize=7,
-                clip_on=True)
+        if ring * 0.77 < 0.62 * far:  # labels that fit inside the panel
+            ax.text(ring * 0.77 + 0.04, ring * 0.64, f"{ring} m", color="0.55", fontsize=7)
     for u in (0.0, camera.width - 1.0):  # field of view edges
         x = (u - camera.cx) / camera.fx
         ax.plot([0.0, x * far], [0.0, far], color="0.45", lw=0.8, ls=(0, (3, 3)))
@@ -223,7 +223,8 @@ def _size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 1400x420")
+        raise argparse.ArgumentTypeError(
+            f"size {text!r} is not WIDTHxHEIGHT, e.g. 1400x420") from None
     if w < 64 or h < 32:
         raise argparse.ArgumentTypeError(f"size {text!r} is too small; at least 64x32 pixels")
     return w, h
