@@ -11,11 +11,13 @@ given):
 2. ``python -m depth_estimation_ros.estimate WORK/frame.png -o WORK --ply --fx FX --fy FY
    --cx CX --cy CY -q`` with the shipped weights, which writes ``WORK/frame.npy`` (metres),
    ``WORK/frame_depth.png`` and ``WORK/frame.ply``;
-3. compose (this module's :func:`compose`, matplotlib Agg): the camera frame, the predicted
-   depth beside the exact rendered depth (one colour bar, metres), and the PLY cloud seen
-   from above and behind the camera with the laser scan ``core.standin.depth_to_scan`` makes
-   from the predicted depth drawn as a red line. The PNG is palette-quantised to stay small
-   and written atomically.
+3. compose (this module's :func:`compose`, matplotlib Agg): the camera frame with the scan
+   row marked, the predicted depth with a colour bar in metres (``--truth`` adds the exact
+   rendered depth beside it, on the same scale), and the PLY cloud seen from above with
+   range rings, the field of view and the laser scan ``core.standin.depth_to_scan`` makes
+   from the predicted depth as a red line. The PNG (1400x420 at dpi 100 by default) is
+   palette-quantised (256 colours, dithered) to stay small, about 125 kB, and written
+   atomically.
 """
 
 from __future__ import annotations
