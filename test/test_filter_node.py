@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from dds_listener import Listener
 
 from depth_estimation_ros.core.camera import CameraIntrinsics
 from depth_estimation_ros.core.encodings import encode_image
@@ -23,15 +22,13 @@ from depth_estimation_ros.core.mount import Mount, mount_transform
 from depth_estimation_ros.core.pointcloud import unpack_cloud
 from depth_estimation_ros.dds import messages as m
 from depth_estimation_ros.dds.depth_node import StandaloneDepthNode
-from depth_estimation_ros.dds.qos import TRANSIENT_LOCAL, QosProfile
-from depth_estimation_ros.dds.runtime import DdsNode, ensure_cyclonedds_uri
+from depth_estimation_ros.dds.runtime import ensure_cyclonedds_uri
 from depth_estimation_ros.node.params import DepthNodeParams, ParameterError
 
 torch.set_num_threads(1)
 W, H = 160, 120
 CAMERA = CameraIntrinsics(150.0, 150.0, 79.5, 59.5, W, H)
 FRAME = "filters_camera_optical_frame"
-RELIABLE = QosProfile(reliability="reliable", durability="volatile", depth=20)
 DOMAIN = 150 + os.getpid() % 40  # apart from the other DDS tests' domains
 TOPICS = {"depth": (m.Image, "/depth/image"), "points": (m.PointCloud2, "/depth/points"),
           "voxel": (m.PointCloud2, "/depth/points_voxel")}
@@ -40,38 +37,6 @@ TOPICS = {"depth": (m.Image, "/depth/image"), "points": (m.PointCloud2, "/depth/
 @pytest.fixture(scope="module")
 def estimator(compact_checkpoint: Path) -> DepthEstimator:
     return DepthEstimator(compact_checkpoint, "cpu")
-
-
-class Listener:
-    """Subscribers to the node's outputs (and /tf_static) on their own participant."""
-
-    def __init__(self) -> None:
-        self.node = DdsNode("filters_listener", domain_id=DOMAIN)
-        self.got: dict[str, list] = {key: [] for key in [*TOPICS, "tf"]}
-        self._cond = threading.Condition()
-        for key, (msg_type, topic) in TOPICS.items():
-            self.node.create_subscription(msg_type, topic, self._keep(key), RELIABLE)
-        self.node.create_subscription(m.TFMessage, "/tf_static", self._keep("tf"),
-                                      TRANSIENT_LOCAL)
-
-    def _keep(self, key: str) -> Callable[[Any], None]:
-        def callback(msg: Any) -> None:
-            with self._cond:
-                self.got[key].append(msg)
-                self._cond.notify_all()
-        return callback
-
-    def wait(self, key: str, predicate: Callable[[Any], bool] = lambda msg: True,
-             timeout: float = 15.0) -> Any:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = [msg for msg in self.got[key] if predicate(msg)]
-                if found:
-                    return found[-1]
-                if time.monotonic() > deadline:
-                    pytest.fail(f"no {key} message within {timeout} s")
-                self._cond.wait(0.05)
 
 
 @pytest.fixture
@@ -84,7 +49,7 @@ def graph(estimator, monkeypatch) -> Iterator[Callable[..., tuple[StandaloneDept
         params = DepthNodeParams.from_values({"device": "cpu", "log_period": 0.0,
                                               "pointcloud_color": False, **values})
         node = StandaloneDepthNode(estimator, params, logging.getLogger("filters_test"))
-        listener = Listener()
+        listener = Listener("filters_listener", DOMAIN, TOPICS, tf_static=True)
         made.extend([listener, node])
         for pub in (node.outputs.depth, node.outputs.points, node.outputs.points_voxel):
             assert pub.wait_for_subscriptions(1, 10.0)

@@ -87,20 +87,10 @@ def test_the_blocking_catches_a_forbidden_import(tmp_path: Path) -> None:
     assert result.returncode != 0 and "blocked for this test: rclpy" in result.stderr
 
 
-def _imports(path: Path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
-
-
 def test_rclpy_only_under_ros() -> None:
     for path in PACKAGE.rglob("*.py"):
         rel = path.relative_to(PACKAGE)
-        ros = {n for n in _imports(path) if n.split(".")[0] in ROS}
+        ros = {n for n in _all_imports(path) if n.split(".")[0] in ROS}
         if rel.parts[0] != "ros":
             assert not ros, f"{rel} imports {sorted(ros)}; ROS imports belong under ros/"
 
@@ -110,7 +100,7 @@ def test_cyclonedds_only_under_dds_and_the_commands() -> None:
         rel = path.relative_to(PACKAGE)
         if rel.parts[0] == "dds" or (len(rel.parts) == 1 and rel.stem in COMMANDS):
             continue
-        assert not {n for n in _imports(path) if n.split(".")[0] == "cyclonedds"}, rel
+        assert not {n for n in _all_imports(path) if n.split(".")[0] == "cyclonedds"}, rel
 
 
 def test_top_level_holds_only_commands() -> None:

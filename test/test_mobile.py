@@ -279,13 +279,12 @@ def test_tiny_training_run_records_the_pretrained_file(tmp_path):
     config = Path(__file__).resolve().parents[1] / "depth_training" / "configs" / (
         "synthetic_mobile.yaml")
     run = tmp_path / "run"
-    assert main(["--config", str(config), "--out", str(run), "stage=coarse",
-                 "epochs.coarse=1", f"pretrained={weights}", "optimizer=sgd",
-                 "lr.coarse=1e-9", "data.synthetic_train=2", "data.synthetic_val=2",
-                 "data.width=80", "data.height=60", "batch_size=2", "eval_batch_size=2",
-                 "augment.enabled=false", "freeze_bn=true", "progress=false",
-                 "tensorboard=false", "num_workers=0", "threads=1", "amp=off",
-                 "device=cpu"]) == 0
+    tiny = ["stage=coarse", "epochs.coarse=1", "optimizer=sgd", "lr.coarse=1e-9",
+            "data.synthetic_train=2", "data.synthetic_val=2", "data.width=80", "data.height=60",
+            "batch_size=2", "eval_batch_size=2", "augment.enabled=false", "freeze_bn=true",
+            "progress=false", "tensorboard=false", "num_workers=0", "threads=1", "amp=off",
+            "device=cpu"]
+    assert main(["--config", str(config), "--out", str(run), f"pretrained={weights}", *tiny]) == 0
     ckpt = torch.load(run / "last.pt", weights_only=True)
     record = ckpt["training"]["pretrained"]
     assert record["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
@@ -297,11 +296,6 @@ def test_tiny_training_run_records_the_pretrained_file(tmp_path):
     assert math.isfinite(float(ckpt["metrics"].get("val_loss", 0.0)))
     # a fine-tune from that checkpoint (init_from) carries the record on
     tuned = tmp_path / "tuned"
-    assert main(["--config", str(config), "--out", str(tuned), "stage=coarse",
-                 "epochs.coarse=1", f"init_from={run / 'last.pt'}", "optimizer=sgd",
-                 "lr.coarse=1e-9", "data.synthetic_train=2", "data.synthetic_val=2",
-                 "data.width=80", "data.height=60", "batch_size=2", "eval_batch_size=2",
-                 "augment.enabled=false", "freeze_bn=true", "progress=false",
-                 "tensorboard=false", "num_workers=0", "threads=1", "amp=off",
-                 "device=cpu"]) == 0
+    assert main(["--config", str(config), "--out", str(tuned), f"init_from={run / 'last.pt'}",
+                 *tiny]) == 0
     assert torch.load(tuned / "last.pt", weights_only=True)["training"]["pretrained"] == record

@@ -8,7 +8,6 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from dds_listener import Listener
 
 from depth_estimation_ros.core.camera import CameraIntrinsics
 from depth_estimation_ros.core.encodings import encode_image
@@ -30,8 +30,7 @@ from depth_estimation_ros.core.standin import (
 )
 from depth_estimation_ros.dds import messages as m
 from depth_estimation_ros.dds.depth_node import StandaloneDepthNode
-from depth_estimation_ros.dds.qos import TRANSIENT_LOCAL, QosProfile
-from depth_estimation_ros.dds.runtime import DdsNode, ensure_cyclonedds_uri
+from depth_estimation_ros.dds.runtime import ensure_cyclonedds_uri
 from depth_estimation_ros.dds.types import dds_message_types
 from depth_estimation_ros.node.params import DepthNodeParams
 
@@ -39,7 +38,6 @@ torch.set_num_threads(1)
 W, H = 64, 48
 CAMERA = CameraIntrinsics(60.0, 60.0, 31.5, 23.5, W, H)
 FRAME = "standin_camera_optical_frame"
-RELIABLE = QosProfile(reliability="reliable", durability="volatile", depth=20)
 DOMAIN = 190 + os.getpid() % 40  # apart from test_standalone_e2e's domains
 TOPICS = {
     "depth": (m.Image, "/depth/image"),
@@ -56,41 +54,6 @@ def estimator(compact_checkpoint: Path) -> DepthEstimator:
     return DepthEstimator(compact_checkpoint, "cpu")
 
 
-class Listener:
-    """Subscribers to the node's outputs on their own participant."""
-
-    def __init__(self) -> None:
-        self.node = DdsNode("standin_listener", domain_id=DOMAIN)
-        self.got: dict[str, list] = {key: [] for key in [*TOPICS, "tf"]}
-        self._cond = threading.Condition()
-        for key, (msg_type, topic) in TOPICS.items():
-            self.node.create_subscription(msg_type, topic, self._keep(key), RELIABLE)
-
-    def subscribe_tf_static(self) -> None:
-        self.node.create_subscription(m.TFMessage, "/tf_static", self._keep("tf"),
-                                      TRANSIENT_LOCAL)
-
-    def _keep(self, key: str) -> Callable[[Any], None]:
-        def callback(msg: Any) -> None:
-            with self._cond:
-                self.got[key].append(msg)
-                self._cond.notify_all()
-        return callback
-
-    def wait(self, key: str, predicate: Callable[[Any], bool] = lambda msg: True,
-             timeout: float = 15.0) -> Any:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = [msg for msg in self.got[key] if predicate(msg)]
-                if found:
-                    return found[-1]
-                if time.monotonic() > deadline:
-                    pytest.fail(f"no {key} message within {timeout} s "
-                                f"({len(self.got[key])} others)")
-                self._cond.wait(0.05)
-
-
 @pytest.fixture
 def graph(estimator, monkeypatch) -> Iterator[Callable[..., tuple[StandaloneDepthNode, Listener]]]:
     monkeypatch.setenv("ROS_DOMAIN_ID", str(DOMAIN))
@@ -100,7 +63,7 @@ def graph(estimator, monkeypatch) -> Iterator[Callable[..., tuple[StandaloneDept
     def make(**values: Any) -> tuple[StandaloneDepthNode, Listener]:
         params = DepthNodeParams.from_values({"device": "cpu", "log_period": 0.0, **values})
         node = StandaloneDepthNode(estimator, params, logging.getLogger("standin_test"))
-        listener = Listener()
+        listener = Listener("standin_listener", DOMAIN, TOPICS)
         made.extend([listener, node])
         for pub in (node.outputs.depth, node.outputs.scan):
             assert pub.wait_for_subscriptions(1, 10.0)
