@@ -127,6 +127,9 @@ class DataConfig:
     cx: float = 0.0  # principal point x (0 = the image centre, or the kind's default)
     cy: float = 0.0  # principal point y (0 = the image centre, or the kind's default)
     cache_frames: int = 64  # recordings: decoded frames kept per process
+    frame_cache: bool = True  # recordings: decode each used frame once, at network resolution,
+    # ^ into <run>/frame_cache (memory-mapped .npy; datasets.frame_cache); false = decode the
+    #   full-resolution files every epoch
     extra_sources: list[dict[str, Any]] = field(default_factory=list)
     # ^ more recordings mixed into training, each a mapping of the keys above (kind, path,
     #   topics, ...); their held-out parts join validation. Targets are scaled per camera

@@ -135,7 +135,7 @@ class Trainer:
         else:
             check_fresh_start(self.run_dir)
             check_fine_start(cfg, self.plan, self.run_dir)
-        self.train_ds, self.val_ds = build_datasets(cfg, self.pre)
+        self.train_ds, self.val_ds = build_datasets(cfg, self.pre, self.run_dir / "frame_cache")
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.model = build_model(self.model_config)
         # which ImageNet file the weights grew from, if any: the resumed run's, init_from's,

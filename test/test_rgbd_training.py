@@ -155,7 +155,8 @@ def test_two_recordings_mixed_in_one_training_set(bag: Path, tmp_path: Path) -> 
                                               "val_fraction: 0.25, split_gap: 0}]"])
     train, val = build_datasets(cfg, PreprocessConfig.full_frame())
     assert len(train) == 16 + 6 and len(val) == 6 + 2
-    cameras = {type(ds.source).__name__: ds.source.intrinsics(0) for ds in train.datasets}
+    cameras = {type(ds.source.source).__name__: ds.source.intrinsics(0)  # under the cache
+               for ds in train.datasets}
     assert cameras["RosbagRGBD"].fx == pytest.approx(90.0)  # 900 px at 640 → 64 px wide
     assert cameras["TumRGBD"].fx == pytest.approx(517.3 * 32 / 640)
     train.set_epoch(1)

@@ -4,6 +4,7 @@ augmentation.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from depth_estimation_ros.core.model import PreprocessConfig
 from depth_training.config import TrainConfig, extra_source_config
 from depth_training.datasets.augment import AugmentConfig
 from depth_training.datasets.dataset import DepthDataset, MixedDepthDataset
+from depth_training.datasets.frame_cache import FrameCache, cache_size_for
 from depth_training.datasets.nyu import NYUv2Labeled
 from depth_training.datasets.rgbd import RGBD_KINDS, open_rgbd_source
 from depth_training.datasets.splits import make_split
@@ -23,8 +25,14 @@ from depth_training.errors import ConfigError, TrainingError
 __all__ = ["build_datasets", "warm_synthetic"]
 
 
-def build_datasets(cfg: TrainConfig, pre: PreprocessConfig) -> tuple[Dataset, Dataset]:
+def build_datasets(cfg: TrainConfig, pre: PreprocessConfig,
+                   cache_dir: Path | None = None) -> tuple[Dataset, Dataset]:
     """Training and validation datasets for ``cfg.data`` (and its ``extra_sources``).
+
+    A recording section with ``frame_cache`` on serves its frames from a
+    :class:`~depth_training.datasets.frame_cache.FrameCache` at network resolution: a
+    memory-mapped file in ``cache_dir`` (the trainer passes ``<run>/frame_cache``), or
+    memory when None.
 
     Raises:
         DatasetError: missing or malformed data file or recording.
@@ -42,6 +50,17 @@ def build_datasets(cfg: TrainConfig, pre: PreprocessConfig) -> tuple[Dataset, Da
     vals: list[DepthDataset] = []
     for where, d in sections:
         train_src, train_idx, val_src, val_idx = _source_split(d, cfg.seed, where)
+        if d.kind in RGBD_KINDS and d.frame_cache:
+            resize_hw = (pre.resize_height, pre.resize_width)
+            input_hw = (pre.input_height, pre.input_width)
+            zoom = augment.scale[1] if augment.enabled else 1.0
+            if len(train_idx):
+                train_src = FrameCache(train_src, train_idx,
+                                       cache_size_for(resize_hw, input_hw, zoom),
+                                       cache_dir, show=cfg.progress)
+            if len(val_idx):  # at the resize size: exactly the uncached items
+                val_src = FrameCache(val_src, val_idx, cache_size_for(resize_hw, input_hw, 1.0),
+                                     cache_dir, show=cfg.progress)
         if len(train_idx) == 0:
             raise TrainingError(f"the training split of {where} ({d.kind}) is empty; check "
                                 f"{where}.split and {where}.val_fraction.")
@@ -72,7 +91,7 @@ def _source_split(d: Any, seed: int, where: str) -> tuple[Any, np.ndarray, Any, 
         src = open_rgbd_source(d.kind, d.path, rgb_topic=d.rgb_topic, depth_topic=d.depth_topic,
                                info_topic=d.info_topic, tolerance=d.tolerance,
                                depth_scale=d.depth_scale, fx=d.fx, fy=d.fy, cx=d.cx, cy=d.cy,
-                               cache_size=d.cache_frames)
+                               cache_size=1 if d.frame_cache else d.cache_frames)
     else:
         src = NYUv2Labeled(d.path, preload=d.preload)
     if split == "official":
