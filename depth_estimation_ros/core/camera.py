@@ -294,9 +294,20 @@ def backproject(
     x_ray, y_ray = _ray_grid(intrinsics, int(decimation))
     # (H', W') metres; a fresh float32 copy we may overwrite.
     z = np.array(depth[::decimation, ::decimation], dtype=np.float32, copy=True)
+    # invalid = not (z > 0 and min_range <= z <= max_range and z < inf), NaN included, with
+    # the comparisons the range makes redundant left out (min_range >= 0, max_range > it)
+    invalid = np.empty(z.shape, dtype=bool)
     with np.errstate(invalid="ignore"):
-        valid = (z > 0.0) & (z >= min_range) & (z <= max_range) & (z < np.inf)
-    z[~valid] = np.nan
+        if min_range > 0.0:
+            np.greater_equal(z, min_range, out=invalid)
+        else:
+            np.greater(z, 0.0, out=invalid)
+        if math.isfinite(max_range):
+            invalid &= np.less_equal(z, max_range)
+        else:
+            invalid &= np.less(z, np.inf)
+    np.logical_not(invalid, out=invalid)
+    np.copyto(z, np.float32(np.nan), where=invalid)
     points = np.empty(z.shape + (3,), dtype=np.float32) if out is None else out  # metres
     if points.shape != z.shape + (3,) or points.dtype != np.float32:
         raise ValueError(f"Output array of shape {points.shape} and dtype {points.dtype} "

@@ -31,6 +31,7 @@ optical axis (NaN invalid), vectorised numpy / OpenCV, before any output is made
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -124,6 +125,31 @@ def _rays(camera: CameraIntrinsics, stride: int) -> tuple[np.ndarray, np.ndarray
 
 _RAYS: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 _CENTRAL = np.array([[-0.5, 0.0, 0.5]], dtype=np.float32)  # d/du over +-1 sample
+_KERNELS = {s: (_CENTRAL / s, (_CENTRAL / s).T.copy()) for s in (1, 2)}  # d/du, d/dv
+_SCRATCH = threading.local()  # per thread: (name, shape, dtype) -> reused work array
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
+    """A work array reused frame after frame (this thread's own; contents undefined)."""
+    cache = _SCRATCH.__dict__.setdefault("arrays", {})
+    key = (name, shape, dtype)
+    hit = cache.get(key)
+    if hit is None:
+        if len(cache) > 64:  # many frame sizes: start over rather than grow
+            cache.clear()
+        hit = cache[key] = np.empty(shape, dtype)
+    return hit
+
+
+def _nan_image(shape: tuple[int, ...]) -> np.ndarray:
+    """A float32 NaN image of ``shape`` (this thread's own, never written to)."""
+    cache = _SCRATCH.__dict__.setdefault("nans", {})
+    hit = cache.get(shape)
+    if hit is None:
+        if len(cache) > 8:
+            cache.clear()
+        hit = cache[shape] = np.full(shape, np.nan, np.float32)
+    return hit
 
 
 def edge_mask(depth: np.ndarray, camera: CameraIntrinsics, max_angle_deg: float = 80.0,
@@ -143,38 +169,54 @@ def edge_mask(depth: np.ndarray, camera: CameraIntrinsics, max_angle_deg: float 
     Returns:
         (H, W) bool, True where the pixel should be made invalid (valid pixels only).
     """
-    z = np.asarray(depth, dtype=np.float32)
+    z = np.ascontiguousarray(depth, dtype=np.float32)
     if z.shape != (camera.height, camera.width):
         raise ValueError(f"Depth image of shape {z.shape} must match the intrinsics' "
                          f"{camera.height}x{camera.width}.")
+    height, width = z.shape
     stride = 2 if camera.width >= 320 else 1
-    zs = np.ascontiguousarray(z[::stride, ::stride]) if stride > 1 else z
+    half = (-(-height // stride), -(-width // stride))
     du, dv, r2 = _rays(camera, stride)
+    # Work arrays are reused per frame size and every step writes into one (out=, dst=):
+    # the same operations in the same order as a plain numpy expression, without its
+    # temporaries (bit-identical results).
+    lz, a, b = (_scratch(n, half) for n in ("edge_lz", "edge_a", "edge_b"))
+    nz, n2, tmp = (_scratch(n, half) for n in ("edge_nz", "edge_n2", "edge_tmp"))
     # d(log z)/du = p / z, per original pixel; NaN (and log of <= 0) propagates and the
     # comparison below is False there: pixels next to invalid ones are not judged
     with np.errstate(invalid="ignore", divide="ignore"):
-        lz = np.log(zs)
-    a = cv2.filter2D(lz, cv2.CV_32F, _CENTRAL / stride, borderType=cv2.BORDER_REPLICATE)
-    b = cv2.filter2D(lz, cv2.CV_32F, _CENTRAL.T / stride, borderType=cv2.BORDER_REPLICATE)
+        np.log(z[::stride, ::stride] if stride > 1 else z, out=lz)
+    ku, kv = _KERNELS[stride]
+    cv2.filter2D(lz, cv2.CV_32F, ku, dst=a, borderType=cv2.BORDER_REPLICATE)
+    cv2.filter2D(lz, cv2.CV_32F, kv, dst=b, borderType=cv2.BORDER_REPLICATE)
     # n = (-fx a, -fy b, 1 + (u - cx) a + (v - cy) b), n . r = 1 (module doc)
-    nz = du * a
-    nz += dv * b
+    np.multiply(du, a, out=nz)
+    nz += np.multiply(dv, b, out=tmp)
     nz += 1.0
-    fx2, fy2 = camera.fx * camera.fx, camera.fy * camera.fy
-    n2 = cv2.multiply(a, a, scale=fx2)
-    n2 += cv2.multiply(b, b, scale=fy2)
-    n2 += cv2.multiply(nz, nz)
+    cv2.multiply(a, a, dst=n2, scale=camera.fx * camera.fx)
+    n2 += cv2.multiply(b, b, dst=tmp, scale=camera.fy * camera.fy)
+    n2 += cv2.multiply(nz, nz, dst=tmp)
     # cos(angle) = 1 / sqrt(|n|^2 |r|^2) < cos(max)  <=>  |n|^2 |r|^2 > 1 / cos(max)^2
     limit = 1.0 / max(math.cos(math.radians(max_angle_deg)), 1e-6) ** 2
-    bad = (cv2.multiply(n2, r2) > limit).view(np.uint8)
+    bad = np.greater(cv2.multiply(n2, r2, dst=tmp), limit,
+                     out=_scratch("edge_bad", half, np.bool_)).view(np.uint8)  # 0 / 1
     if stride > 1:
-        bad = cv2.resize(bad, (camera.width, camera.height), interpolation=cv2.INTER_NEAREST)
+        full = _scratch("edge_full", (height, width), np.uint8)
+        if half == (height // 2, width // 2):
+            # 2x nearest upsampling: a uint16 of 257 * v holds v in both bytes (each column
+            # twice), then each row twice; what cv2.resize INTER_NEAREST gives, 8x cheaper
+            pairs = np.multiply(bad, np.uint16(257), out=_scratch("edge_pairs", half,
+                                                                    np.uint16))
+            np.copyto(full.reshape(half[0], 2, width), pairs.view(np.uint8)[:, None, :])
+        else:
+            cv2.resize(bad, (width, height), dst=full, interpolation=cv2.INTER_NEAREST)
+        bad = full
     if dilate > 0:
         size = 2 * dilate + 1
-        bad = cv2.dilate(bad, cv2.getStructuringElement(cv2.MORPH_RECT, (size, size)))
-    bad = bad.view(bool)
-    np.logical_and(bad, z > 0, out=bad)
-    return bad
+        bad = cv2.dilate(bad, cv2.getStructuringElement(cv2.MORPH_RECT, (size, size)),
+                         dst=_scratch("edge_dilated", (height, width), np.uint8))
+    valid = np.greater(z, 0, out=_scratch("edge_valid", z.shape, np.bool_)).view(np.uint8)
+    return cv2.bitwise_and(bad, valid).view(bool)  # a new array of 0 / 1
 
 
 class TemporalFilter:
@@ -205,19 +247,26 @@ class TemporalFilter:
             frame_id: The frame's frame_id; a change resets the history.
             stamp: The frame's time (s); a gap over ``reset_gap`` (or going back) resets.
         """
+        depth = np.ascontiguousarray(depth, dtype=np.float32)
         key = (frame_id, depth.shape)
-        if self._prev is None or key != self._key or (
+        prev = self._prev
+        if prev is None or key != self._key or (
                 stamp is not None and self._time is not None
                 and not 0.0 <= stamp - self._time <= self.reset_gap):
-            out = np.array(depth, dtype=np.float32, copy=True)
+            prev = np.array(depth, dtype=np.float32, copy=True)
         else:
-            prev = self._prev
-            # close: |z - prev| < delta * z; NaN on either side compares False
-            close = cv2.absdiff(depth, prev) < depth * np.float32(self.delta)
-            out = cv2.addWeighted(depth, self.alpha, prev, 1.0 - self.alpha, 0.0)
-            cv2.copyTo(depth, (~close).view(np.uint8), out)
-        self._prev, self._key, self._time = out, key, stamp
-        return out
+            # far: not |z - prev| < delta * z; NaN on either side compares False (so far)
+            diff = cv2.absdiff(depth, prev, dst=_scratch("temporal_diff", depth.shape))
+            bound = np.multiply(depth, np.float32(self.delta),
+                                out=_scratch("temporal_bound", depth.shape))
+            far = cv2.compare(diff, bound, cv2.CMP_LT,
+                              dst=_scratch("temporal_far", depth.shape, np.uint8))
+            cv2.bitwise_not(far, dst=far)
+            # a new array: written in place, the result differed in its last bits at some sizes
+            prev = cv2.addWeighted(depth, self.alpha, prev, 1.0 - self.alpha, 0.0)
+            cv2.copyTo(depth, far, prev)
+        self._prev, self._key, self._time = prev, key, stamp
+        return prev
 
 
 class ScaleStabilizer:
@@ -247,12 +296,20 @@ class ScaleStabilizer:
     def __call__(self, depth: np.ndarray, frame_id: str = "", stamp: float | None = None
                  ) -> np.ndarray:
         """Rescale one frame; returns a new array (or ``depth`` itself when the gain is 1)."""
+        if not self.update(depth, frame_id, stamp):
+            return depth
+        return depth * np.float32(math.exp(self._log_gain))
+
+    def update(self, depth: np.ndarray, frame_id: str = "", stamp: float | None = None
+               ) -> bool:
+        """Take one frame's scale into the history without rescaling it; returns whether
+        the frame is to be rescaled (by `gain`)."""
         sample = depth[::_MEDIAN_STRIDE, ::_MEDIAN_STRIDE]
         sample = sample[sample > 0]  # drops NaN too
         key = (frame_id, depth.shape)
         if sample.size == 0:
-            return depth
-        median = float(np.median(sample))
+            return False
+        median = _median(sample)
         if self._median is None or key != self._key or (
                 stamp is not None and self._time is not None
                 and not 0.0 <= stamp - self._time <= self.reset_gap):
@@ -261,9 +318,19 @@ class ScaleStabilizer:
             step = math.log(median / self._median)
             self._log_gain = (1.0 - self.alpha) * (self._log_gain - step)
         self._median, self._key, self._time = median, key, stamp
-        if self._log_gain == 0.0:
-            return depth
-        return depth * np.float32(math.exp(self._log_gain))
+        return self._log_gain != 0.0
+
+
+def _median(sample: np.ndarray) -> float:
+    """``np.median`` of a 1-D float array without NaN, the same way (the two middle
+    elements partitioned into place, then their mean) without its checks and copy;
+    ``sample`` is reordered."""
+    half = sample.size // 2
+    if half == 0:
+        return float(np.median(sample))
+    sample.partition([half - 1, half])
+    middle = sample[half:half + 1] if sample.size % 2 else sample[half - 1:half + 1]
+    return float(np.mean(middle))
 
 
 class DepthFilters:
@@ -307,22 +374,24 @@ class DepthFilters:
             stamp: The frame's time in seconds (a gap resets the history).
         """
         c = self.config
-        out = np.asarray(depth, dtype=np.float32)
-        valid_in = int(np.count_nonzero(out > 0))
+        src = np.ascontiguousarray(depth, dtype=np.float32)
+        valid_in = cv2.countNonZero(
+            np.greater(src, 0, out=_scratch("valid_in", src.shape, np.bool_)).view(np.uint8))
+        out = src
         gain = 1.0
-        if c.scale_stabilizer:
-            out = self._scale(out, frame_id, stamp)
+        if c.scale_stabilizer and self._scale.update(src, frame_id, stamp):
             gain = self._scale.gain
+            out = src * np.float32(math.exp(self._scale._log_gain))
         if c.temporal_filter:
-            out = self._temporal(out, frame_id, stamp)
+            out = self._temporal(out, frame_id, stamp)  # also the history: not to be changed
         removed = 0
         if c.edge_filter:
-            bad = edge_mask(out, camera, c.edge_max_angle, c.edge_dilate)
-            removed = int(np.count_nonzero(bad))
+            bad = edge_mask(out, camera, c.edge_max_angle, c.edge_dilate).view(np.uint8)
+            removed = cv2.countNonZero(bad)
             if removed:
-                if out is depth or c.temporal_filter:  # the temporal history stays whole
+                if out is src or c.temporal_filter:  # the temporal history stays whole
                     out = out.copy()
-                np.copyto(out, np.float32(np.nan), where=bad)
-        if out is depth:
+                cv2.copyTo(_nan_image(out.shape), bad, out)
+        if out is src:
             out = out.copy()
         return FilterResult(out, removed, gain, valid_in)
