@@ -17,7 +17,8 @@ The ``oracle`` source replaces the network by the ground truth resampled to the 
 147x109 output and back (area down, bilinear up), which has exactly the edge smear of the
 network's resolution and no other error: the filter's effect on edges alone.
 
-    .venv/bin/python scripts/measure_filters.py kitchen/data --frames 150  # [--checkpoint runs/kitchen/best.pt]
+    .venv/bin/python scripts/measure_filters.py kitchen/data --frames 150 \
+        [--checkpoint runs/kitchen/best.pt]
 """
 
 from __future__ import annotations
