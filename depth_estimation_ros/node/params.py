@@ -20,6 +20,10 @@ from typing import Any
 
 import yaml
 
+from depth_estimation_ros.core.filters import FilterConfig
+
+_FILTERS = FilterConfig()  # the depth filters' defaults, declared once in core
+
 NODE_NAME = "depth_estimation_node"
 
 # Topic names as the node creates them. Inputs are remappable relative names; when not
@@ -147,31 +151,31 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "voxel of this edge (metres), for Nav2's voxel layer; 0 disables it.",
               min_value=0.0, max_value=10.0),
     # filters (core/filters.py), applied before every output
-    ParamSpec("edge_filter", bool, True,
+    ParamSpec("edge_filter", bool, _FILTERS.edge_filter,
               "Remove flying pixels: depth on discontinuities and surfaces seen at more than "
               "edge_max_angle from the viewing ray become NaN."),
-    ParamSpec("edge_max_angle", float, 80.0,
+    ParamSpec("edge_max_angle", float, _FILTERS.edge_max_angle,
               "Largest angle (degrees) between the viewing ray and the surface normal that "
               "the edge filter keeps.", min_value=45.0, max_value=89.9),
-    ParamSpec("edge_dilate", int, 1,
+    ParamSpec("edge_dilate", int, _FILTERS.edge_dilate,
               "Pixels the edge filter's removed band is widened by.", min_value=0,
               max_value=10),
-    ParamSpec("temporal_filter", bool, False,
+    ParamSpec("temporal_filter", bool, _FILTERS.temporal_filter,
               "Exponential smoothing over frames (librealsense's temporal filter): off by "
               "default, it delays depth changes below temporal_delta."),
-    ParamSpec("temporal_alpha", float, 0.4,
+    ParamSpec("temporal_alpha", float, _FILTERS.temporal_alpha,
               "Temporal filter: weight of the new frame (1 = no smoothing).",
               min_value=0.05, max_value=1.0),
-    ParamSpec("temporal_delta", float, 0.05,
+    ParamSpec("temporal_delta", float, _FILTERS.temporal_delta,
               "Temporal filter: largest relative depth change that is smoothed; larger "
               "changes (motion) are taken at once.", min_value=0.001, max_value=1.0),
-    ParamSpec("temporal_reset_gap", float, 0.5,
+    ParamSpec("temporal_reset_gap", float, _FILTERS.temporal_reset_gap,
               "Seconds between input stamps after which the temporal filter and the scale "
               "stabiliser start over.", min_value=0.01, max_value=60.0),
-    ParamSpec("scale_stabilizer", bool, False,
+    ParamSpec("scale_stabilizer", bool, _FILTERS.scale_stabilizer,
               "Damp frame-to-frame jumps of the depth map's overall scale: off by default, "
               "it changes the metric depth consumers read."),
-    ParamSpec("scale_alpha", float, 0.3,
+    ParamSpec("scale_alpha", float, _FILTERS.scale_alpha,
               "Scale stabiliser: share of a scale change passed at once (1 = no damping).",
               min_value=0.01, max_value=1.0),
     ParamSpec("publish_scan", bool, False,
@@ -303,15 +307,16 @@ class DepthNodeParams:
     min_range: float = 0.1
     max_range: float = 10.0
     cloud_voxel_size: float = 0.0
-    edge_filter: bool = True
-    edge_max_angle: float = 80.0
-    edge_dilate: int = 1
-    temporal_filter: bool = False
-    temporal_alpha: float = 0.4
-    temporal_delta: float = 0.05
-    temporal_reset_gap: float = 0.5
-    scale_stabilizer: bool = False
-    scale_alpha: float = 0.3
+    # the depth filters: defaults are core.filters.FilterConfig's (one place)
+    edge_filter: bool = _FILTERS.edge_filter
+    edge_max_angle: float = _FILTERS.edge_max_angle
+    edge_dilate: int = _FILTERS.edge_dilate
+    temporal_filter: bool = _FILTERS.temporal_filter
+    temporal_alpha: float = _FILTERS.temporal_alpha
+    temporal_delta: float = _FILTERS.temporal_delta
+    temporal_reset_gap: float = _FILTERS.temporal_reset_gap
+    scale_stabilizer: bool = _FILTERS.scale_stabilizer
+    scale_alpha: float = _FILTERS.scale_alpha
     publish_scan: bool = False
     scan_height: int = 1
     scan_offset: float = 0.5

@@ -119,13 +119,9 @@ class FrameResult:
 
 
 def filter_config(params: DepthNodeParams) -> FilterConfig:
-    """The `FilterConfig` of the node's parameters."""
-    return FilterConfig(
-        edge_filter=params.edge_filter, edge_max_angle=params.edge_max_angle,
-        edge_dilate=params.edge_dilate, temporal_filter=params.temporal_filter,
-        temporal_alpha=params.temporal_alpha, temporal_delta=params.temporal_delta,
-        temporal_reset_gap=params.temporal_reset_gap,
-        scale_stabilizer=params.scale_stabilizer, scale_alpha=params.scale_alpha)
+    """The `FilterConfig` of the node's parameters (they carry its fields' names)."""
+    return FilterConfig(**{f.name: getattr(params, f.name)
+                           for f in dataclasses.fields(FilterConfig)})
 
 
 def apply_filters(filters: DepthFilters, depth: np.ndarray, intrinsics: CameraIntrinsics,
