@@ -110,6 +110,9 @@ class DataConfig:
     synthetic_val: int = 64  # synthetic: number of validation scenes
     synthetic_train_seed: int = 0  # synthetic: source seed of the training scenes
     synthetic_val_seed: int = 1_000_000  # synthetic: source seed of the validation scenes
+    synthetic_close_fraction: float = 0.0  # synthetic: share of training scenes seen close up
+    # ^ (0.5–1.4 m from furniture or a wall, pitched down) rather than across the room;
+    #   validation scenes always look across the room, so runs stay comparable
     # ^ scene i of a source renders SeedSequence([seed, i]): different seeds, disjoint scenes
     width: int = 640  # synthetic: rendered frame width (pixels)
     height: int = 480  # synthetic: rendered frame height (pixels)
@@ -172,7 +175,8 @@ class TrainConfig:
     # --- data ---
     data: DataConfig = field(default_factory=DataConfig)
     augment: dict[str, Any] = field(default_factory=dict)
-    # ^ AugmentConfig fields (scale, rotation_deg, color, flip_p, enabled); {} = paper defaults
+    # ^ AugmentConfig fields (scale, rotation_deg, color, flip_p, enabled, sensor_p);
+    #   {} = paper defaults
     batch_size: int = 16  # images per optimiser step on each process
     eval_batch_size: int = 16  # images per validation forward pass
     num_workers: int = 2  # DataLoader worker processes per training process (0 = in-process)
@@ -246,6 +250,9 @@ class TrainConfig:
             d = self.data
             if d.synthetic_train < 1 or d.synthetic_val < 1:
                 raise ConfigError("data.synthetic_train and data.synthetic_val must be >= 1.")
+            if not 0.0 <= d.synthetic_close_fraction <= 1.0:
+                raise ConfigError(f"data.synthetic_close_fraction must be in [0, 1], got "
+                                  f"{d.synthetic_close_fraction}.")
             if d.synthetic_train_seed == d.synthetic_val_seed:
                 raise ConfigError(
                     "data.synthetic_train_seed and data.synthetic_val_seed are equal, so the "

@@ -3,6 +3,8 @@ stays invalid."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -205,3 +207,43 @@ def test_bad_config_and_inputs() -> None:
         augment_pair(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5), np.float32),
                      np.random.default_rng(0), AugmentConfig())
     assert AugmentConfig.from_dict(AugmentConfig().to_dict()) == AugmentConfig()
+
+
+def test_sensor_faults_are_off_by_default_and_leave_the_draws_alone() -> None:
+    plain = sample_params(np.random.default_rng(3), AugmentConfig())
+    assert (plain.gamma, plain.blur_sigma, plain.noise_sigma, plain.jpeg_quality) == (1, 0, 0, 0)
+    faulty = sample_params(np.random.default_rng(3), AugmentConfig(sensor_p=1.0))
+    # the geometric and colour draws come first, so they are the same with faults on
+    assert (faulty.scale, faulty.angle_deg, faulty.color, faulty.flip) == (
+        plain.scale, plain.angle_deg, plain.color, plain.flip)
+    assert faulty.gamma != 1.0 and faulty.blur_sigma > 0 and faulty.noise_sigma > 0
+    assert 30 <= faulty.jpeg_quality <= 90
+    with pytest.raises(ValueError, match="sensor_p must be in"):
+        AugmentConfig(sensor_p=1.5)
+
+
+def test_sensor_faults_change_the_image_not_the_depth() -> None:
+    rgb, depth = _colour_encodes_depth()
+    rgb[::2, ::2, 1] = 250  # fine texture, for the blur to smooth
+    base = AugmentParams.identity()
+    clean_img, clean_dep = apply_augment(rgb, depth, base, PRE)
+
+    def run(**faults: float) -> tuple[np.ndarray, np.ndarray]:
+        return apply_augment(rgb, depth, replace(base, **faults), PRE)
+
+    for faults in ({"gamma": 1.4}, {"blur_sigma": 1.2}, {"noise_sigma": 5.0, "noise_seed": 1},
+                   {"jpeg_quality": 30}):
+        img, dep = run(**faults)
+        np.testing.assert_array_equal(dep, clean_dep)  # geometry untouched
+        assert img.dtype == np.float32 and img.shape == clean_img.shape
+        assert 0.0 <= img.min() and img.max() <= 255.0
+        assert np.abs(img - clean_img).mean() > 0.5, faults
+    # what each fault does: gamma > 1 darkens mid-tones, blur removes fine texture, noise has
+    # its sigma, and the same noise seed repeats the pattern
+    assert run(gamma=1.4)[0].mean() < clean_img.mean()
+    detail = np.abs(np.diff(clean_img[..., 1], axis=1)).mean()
+    assert np.abs(np.diff(run(blur_sigma=1.2)[0][..., 1], axis=1)).mean() < 0.5 * detail
+    noisy = run(noise_sigma=5.0, noise_seed=1)[0]
+    mid = (clean_img > 20) & (clean_img < 235)
+    assert 4.0 < (noisy - clean_img)[mid].std() < 6.0
+    np.testing.assert_array_equal(noisy, run(noise_sigma=5.0, noise_seed=1)[0])

@@ -208,6 +208,23 @@ def test_synthetic_source_is_deterministic() -> None:
     assert (raw == 0).any() and np.array_equal(raw[raw > 0], a.depth(1)[raw > 0])
 
 
+def test_synthetic_source_close_fraction_picks_close_views_by_seed() -> None:
+    src = SyntheticDepthSource(200, seed=4, width=48, height=36, close_fraction=0.5)
+    views = [src.view(i) for i in range(200)]
+    assert views == [SyntheticDepthSource(200, seed=4, close_fraction=0.5).view(i)
+                     for i in range(200)]  # fixed by the seed, not by the call order
+    assert 0.4 < views.count("close") / 200 < 0.6
+    assert set(SyntheticDepthSource(50, seed=4).view(i) for i in range(50)) == {"room"}
+    assert set(SyntheticDepthSource(50, seed=4, close_fraction=1.0).view(i)
+               for i in range(50)) == {"close"}
+    i = views.index("close")
+    room = SyntheticDepthSource(200, seed=4, width=48, height=36)
+    assert np.median(src.depth(i)) != np.median(room.depth(i))  # same room, other pose
+    assert "close_fraction=0.5" in repr(src)
+    with pytest.raises(ValueError, match="close_fraction must be in"):
+        SyntheticDepthSource(3, close_fraction=-0.1)
+
+
 def test_nyu_layout_writer_round_trip(tmp_path: Path) -> None:
     path = write_nyu_layout_file(tmp_path / "tiny.mat", 2, seed=1, width=64, height=48)
     assert path.read_bytes()[:19] == b"MATLAB 7.3 MAT-file"

@@ -246,3 +246,37 @@ def test_frames_own_their_arrays_and_threads_render_independently() -> None:
     for frame, expected in zip(threaded, sequential * 2, strict=True):
         np.testing.assert_array_equal(frame.depth, expected.depth)
         np.testing.assert_array_equal(frame.rgb, expected.rgb)
+
+
+def test_close_views_are_near_furniture_and_walls_and_clear_of_them() -> None:
+    from depth_estimation_ros.sim import furniture
+    from depth_estimation_ros.sim.layout import furnish_room
+
+    room_medians, close_medians = [], []
+    for seed in range(12):
+        scene = SyntheticScene.random(seed)
+        close = scene.close_pose
+        assert close != scene.default_pose  # a pose was found, not the fallback
+        x, y, z = close.position
+        lx, ly, lz = scene.room_size
+        assert 0.3 <= x <= lx - 0.3 and 0.3 <= y <= ly - 0.3 and 0.8 <= z <= lz - 0.4
+        assert 0.1 <= close.pitch <= 0.75  # looking down, as at a counter or a table
+        room = furnish_room(np.random.default_rng([seed, 0x5EED]))
+        assert room.boxes == scene.boxes  # the same room the scene was built from
+        for fp in room.footprints:
+            assert furniture.rect_distance(np.array([[x, y]]), fp) >= 0.3 - 1e-9
+        room_medians.append(np.median(render_scene(seed, 80, 60).depth))
+        close_medians.append(np.median(render_scene(seed, 80, 60, view="close").depth))
+    # Close up means nearer: the typical depth drops from room scale (about 2.5 m).
+    assert np.median(close_medians) < 0.7 * np.median(room_medians)
+    assert np.median(close_medians) < 1.8
+
+
+def test_close_view_keeps_the_room_view_and_rejects_unknown_views() -> None:
+    room = render_scene(5, 64, 48)
+    np.testing.assert_array_equal(room.depth, render_scene(5, 64, 48, view="room").depth)
+    close = render_scene(5, 64, 48, view="close")
+    assert close.pose == SyntheticScene.random(5).close_pose
+    assert not np.array_equal(room.depth, close.depth)
+    with pytest.raises(ValueError, match="view 'top' is not one of"):
+        render_scene(5, 64, 48, view="top")

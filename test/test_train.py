@@ -214,6 +214,10 @@ def test_config_overrides_are_typed_and_checked() -> None:
         load_config(CONFIG, ["data.synthetic_val_seed=0"])
     with pytest.raises(ConfigError, match="key=value"):
         load_config(CONFIG, ["epochs.coarse"])
+    assert load_config(CONFIG, ["data.synthetic_close_fraction=0.5"]
+                       ).data.synthetic_close_fraction == 0.5
+    with pytest.raises(ConfigError, match="synthetic_close_fraction must be in"):
+        load_config(CONFIG, ["data.synthetic_close_fraction=2"])
 
 
 def test_param_groups_cover_each_stage_once_with_paper_rates() -> None:

@@ -16,11 +16,13 @@ from depth_estimation_ros.sim.geometry import Box
 from depth_estimation_ros.sim.materials import TEXTURE_VARIANTS, Material
 from depth_estimation_ros.sim.shading import Lighting
 
-__all__ = ["ROOM_KINDS", "FurnishedRoom", "furnish_room"]
+__all__ = ["ROOM_KINDS", "FurnishedRoom", "close_view_pose", "furnish_room"]
 
 ROOM_KINDS = ("bedroom", "living_room", "kitchen", "office", "dining_room", "study", "bathroom")
 _PATH_CLEARANCE = 0.6  # metres between furniture footprints and the camera trajectory
 _POSE_CLEARANCE = 0.55  # metres between furniture footprints and a random camera
+_CLOSE_CLEARANCE = 0.3  # metres between a close-up camera and any footprint or wall
+_CLOSE_RANGE = (0.5, 1.4)  # metres from a close-up camera to the piece it looks at
 _WALL_COLOURS = (
     (1.0, 0.97, 0.92),
     (0.93, 0.96, 1.0),
@@ -53,6 +55,7 @@ class FurnishedRoom:
         lighting: The light set-up.
         path_radii: Semi-axes (metres) of the camera trajectory kept clear of furniture.
         camera: A plausible camera pose in free space, or None if none was found.
+        footprints: Furniture footprints ``(cx, cy, half x, half y, yaw)`` on the floor.
     """
 
     size: Vec3
@@ -62,6 +65,7 @@ class FurnishedRoom:
     lighting: Lighting
     path_radii: tuple[float, float]
     camera: CameraPose | None
+    footprints: tuple[Footprint, ...] = ()
 
 
 def furnish_room(rng: np.random.Generator) -> FurnishedRoom:
@@ -591,6 +595,7 @@ class _RoomBuilder:
             lighting,
             self.radii,
             self._random_pose(),
+            tuple(self.footprints),
         )
 
     def _random_pose(self) -> CameraPose | None:
@@ -622,3 +627,49 @@ class _RoomBuilder:
                 roll=float(rng.uniform(-0.05, 0.05)),
             )
         return None
+
+
+def close_view_pose(room: FurnishedRoom, rng: np.random.Generator) -> CameraPose | None:
+    """A close-up camera: someone (or a robot) 0.5–1.4 m from a piece of furniture or a wall,
+    looking down at it from a hand-held or robot-head height.
+
+    The room-scale pose of :class:`FurnishedRoom` looks across the room (median depth about
+    2.5 m); real hand-held and robot cameras spend much of their time nearer things, at
+    0.8–1.7 m height, pitched down at a counter, a table or a shelf. The camera keeps
+    ``_CLOSE_CLEARANCE`` from every footprint and wall. None if no such pose was found.
+    """
+    lx, ly, lz = room.size
+    margin = _CLOSE_CLEARANCE
+    for _ in range(300):
+        if room.footprints and rng.random() < 0.75:
+            target_fp = room.footprints[int(rng.integers(len(room.footprints)))]
+            target = np.array(target_fp[:2])
+            phi = rng.uniform(-math.pi, math.pi)
+            reach = max(target_fp[2], target_fp[3]) + rng.uniform(*_CLOSE_RANGE)
+            point = target + reach * np.array([math.cos(phi), math.sin(phi)])
+            gap = furniture.rect_distance(point[None], target_fp)
+            if not _CLOSE_RANGE[0] <= gap <= _CLOSE_RANGE[1] + 0.3:
+                continue
+        else:  # a wall, seen from close by
+            wall = int(rng.integers(4))
+            d = rng.uniform(*_CLOSE_RANGE)
+            along = (rng.uniform(margin, lx - margin), rng.uniform(margin, ly - margin))
+            point, target = {
+                0: (np.array([along[0], d]), np.array([along[0], 0.0])),
+                1: (np.array([lx - d, along[1]]), np.array([lx, along[1]])),
+                2: (np.array([along[0], ly - d]), np.array([along[0], ly])),
+                3: (np.array([d, along[1]]), np.array([0.0, along[1]])),
+            }[wall]
+        if not (margin <= point[0] <= lx - margin and margin <= point[1] <= ly - margin):
+            continue
+        if any(furniture.rect_distance(point[None], fp) < margin for fp in room.footprints):
+            continue
+        heading = target - point
+        height = float(rng.uniform(0.8, min(1.7, lz - 0.4)))
+        return CameraPose(
+            (float(point[0]), float(point[1]), height),
+            yaw=float(math.atan2(heading[1], heading[0]) + rng.uniform(-0.3, 0.3)),
+            pitch=float(rng.uniform(0.1, 0.75)),
+            roll=float(rng.uniform(-0.06, 0.06)),
+        )
+    return None

@@ -28,12 +28,12 @@ from depth_estimation_ros.sim.camera import (
     resolve_intrinsics,
 )
 from depth_estimation_ros.sim.geometry import Box, build_faces
-from depth_estimation_ros.sim.layout import furnish_room
+from depth_estimation_ros.sim.layout import close_view_pose, furnish_room
 from depth_estimation_ros.sim.materials import Material, texture_atlas
 from depth_estimation_ros.sim.raster import rasterise, workspace
 from depth_estimation_ros.sim.shading import Lighting, Shader
 
-__all__ = ["SyntheticFrame", "SyntheticScene", "render_scene"]
+__all__ = ["VIEWS", "SyntheticFrame", "SyntheticScene", "render_scene"]
 
 
 @dataclass
@@ -125,6 +125,8 @@ class SyntheticScene:
         self.default_pose = default_pose or CameraPose(
             (lx / 2, ly / 2, min(1.5, lz / 2)), yaw=0.0, pitch=0.0
         )
+        # A close-up pose (see :func:`close_view_pose`); random scenes draw their own.
+        self.close_pose: CameraPose = self.default_pose
         atlas, slots = texture_atlas(self.materials)
         self._faces = build_faces(size, self.boxes, self.room_materials, self.materials, slots)
         self._shader = Shader(self._faces, self.lighting, self.room_size, atlas)
@@ -136,7 +138,8 @@ class SyntheticScene:
         """A random furnished room (bedroom, living room, kitchen, office, ...) from a seed.
 
         The same seed always gives the same scene; its :attr:`default_pose` is a random
-        plausible camera pose drawn from the same seed.
+        plausible camera pose drawn from the same seed, looking across the room, and its
+        :attr:`close_pose` a close-up one (0.5–1.4 m from furniture or a wall, pitched down).
         """
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"Scene seed {seed!r} must be a non-negative integer.")
@@ -155,6 +158,10 @@ class SyntheticScene:
             if room.camera is not None
             else scene.trajectory_pose(rng.uniform(0.0, scene.period))
         )
+        # A second, close-up pose from its own stream (the room and default pose above are
+        # what they were before close-up views existed).
+        close = close_view_pose(room, np.random.default_rng([int(seed), 0xC105E]))
+        scene.close_pose = close if close is not None else scene.default_pose
         return scene
 
     # ------------------------------------------------------------------ camera motion
@@ -224,11 +231,15 @@ class SyntheticScene:
         return SyntheticFrame(rgb=rgb, depth=depth, intrinsics=camera, pose=pose)
 
 
+VIEWS: tuple[str, ...] = ("room", "close")
+
+
 def render_scene(
     seed: int,
     width: int | None = None,
     height: int | None = None,
     intrinsics: CameraIntrinsics | None = None,
+    view: str = "room",
 ) -> SyntheticFrame:
     """Render a random scene from its random plausible camera pose, both from ``seed``.
 
@@ -237,5 +248,11 @@ def render_scene(
         width: Image width; default 640, or the intrinsics' width.
         height: Image height; default 480, or the intrinsics' height.
         intrinsics: Camera; None uses the NYU Kinect camera scaled to the size.
+        view: ``"room"`` looks across the room (:attr:`SyntheticScene.default_pose`),
+            ``"close"`` at furniture or a wall from nearby (:attr:`SyntheticScene.close_pose`).
     """
-    return SyntheticScene.random(seed).render(None, width, height, intrinsics)
+    if view not in VIEWS:
+        raise ValueError(f"view {view!r} is not one of {VIEWS}")
+    scene = SyntheticScene.random(seed)
+    pose = scene.close_pose if view == "close" else scene.default_pose
+    return scene.render(pose, width, height, intrinsics)

@@ -7,12 +7,18 @@ use one affine warp for both maps: bilinear for the image (after the estimator's
 antialiased resize, so training sees the pixels inference will), nearest neighbour for the
 depth, so a depth value is never blended with its neighbours and invalid
 pixels (0) stay invalid; pixels rotated in from outside the frame are invalid in the depth.
+
+Optionally (``sensor_p`` > 0, off by default: the paper has none) the image also gets a real
+camera's faults, each with probability ``sensor_p``: an exposure curve (gamma in [0.7, 1.4]),
+defocus / motion blur (Gaussian, sigma 0.3–1.5 px at the network input), sensor noise
+(sigma 1–6 grey levels) and JPEG compression (quality 30–90). Rendered frames are clean and
+sharp; cheap Kinect-class colour cameras are none of these.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import cv2
@@ -32,6 +38,7 @@ class AugmentConfig:
     color: tuple[float, float] = (0.8, 1.2)  # per-channel colour gain range
     flip_p: float = 0.5  # probability of a horizontal flip
     enabled: bool = True  # False: only the deterministic resize/crop to the network input
+    sensor_p: float = 0.0  # probability of each camera fault (exposure, blur, noise, JPEG)
 
     def __post_init__(self) -> None:
         for name in ("scale", "color"):
@@ -47,6 +54,8 @@ class AugmentConfig:
                              f"got {self.rotation_deg}")
         if not 0.0 <= self.flip_p <= 1.0:
             raise ValueError(f"AugmentConfig.flip_p must be in [0, 1], got {self.flip_p}")
+        if not 0.0 <= self.sensor_p <= 1.0:
+            raise ValueError(f"AugmentConfig.sensor_p must be in [0, 1], got {self.sensor_p}")
 
     @classmethod
     def disabled(cls) -> AugmentConfig:
@@ -73,6 +82,11 @@ class AugmentParams:
     flip: bool  # horizontal flip
     crop_v: float  # crop position in [0, 1]: 0 = top, 1 = bottom of the free range
     crop_u: float  # crop position in [0, 1]: 0 = left, 1 = right of the free range
+    gamma: float = 1.0  # exposure curve: out = 255 (in / 255) ** gamma
+    blur_sigma: float = 0.0  # Gaussian blur, pixels at the output size (0 = none)
+    noise_sigma: float = 0.0  # additive Gaussian noise, grey levels (0 = none)
+    jpeg_quality: int = 0  # JPEG round trip at this quality (0 = none)
+    noise_seed: int = 0  # seed of the noise pattern
 
     @classmethod
     def identity(cls) -> AugmentParams:
@@ -81,9 +95,13 @@ class AugmentParams:
 
 
 def sample_params(rng: np.random.Generator, cfg: AugmentConfig) -> AugmentParams:
-    """Draw augmentation parameters; deterministic given the generator state."""
+    """Draw augmentation parameters; deterministic given the generator state.
+
+    With ``cfg.sensor_p`` 0 the draws (and so seeded runs) are those of before the camera
+    faults existed.
+    """
     lo, hi = cfg.color
-    return AugmentParams(
+    params = AugmentParams(
         scale=float(rng.uniform(*cfg.scale)),
         angle_deg=float(rng.uniform(-cfg.rotation_deg, cfg.rotation_deg)),
         color=tuple(float(c) for c in rng.uniform(lo, hi, size=3)),
@@ -91,6 +109,36 @@ def sample_params(rng: np.random.Generator, cfg: AugmentConfig) -> AugmentParams
         crop_v=float(rng.random()),
         crop_u=float(rng.random()),
     )
+    if cfg.sensor_p <= 0.0:
+        return params
+    on = rng.random(4) < cfg.sensor_p
+    return replace(
+        params,
+        gamma=float(rng.uniform(0.7, 1.4)) if on[0] else 1.0,
+        blur_sigma=float(rng.uniform(0.3, 1.5)) if on[1] else 0.0,
+        noise_sigma=float(rng.uniform(1.0, 6.0)) if on[2] else 0.0,
+        jpeg_quality=int(rng.integers(30, 91)) if on[3] else 0,
+        noise_seed=int(rng.integers(2**31)),
+    )
+
+
+def apply_sensor(img: np.ndarray, params: AugmentParams) -> np.ndarray:
+    """A camera's faults on an (h, w, 3) float32 0–255 image: exposure, blur, noise, JPEG."""
+    out = np.asarray(img, dtype=np.float32)
+    if params.gamma != 1.0:
+        out = 255.0 * np.power(out / 255.0, np.float32(params.gamma))
+    if params.blur_sigma > 0.0:
+        out = cv2.GaussianBlur(out, (0, 0), params.blur_sigma)
+    if params.noise_sigma > 0.0:
+        noise = np.random.default_rng(params.noise_seed).standard_normal(out.shape)
+        out = out + noise.astype(np.float32) * np.float32(params.noise_sigma)
+    out = np.clip(out, 0.0, 255.0)
+    if params.jpeg_quality > 0:
+        u8 = np.ascontiguousarray(np.rint(out).astype(np.uint8)[..., ::-1])  # BGR for cv2
+        ok, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, params.jpeg_quality])
+        if ok:
+            out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32)
+    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 def _check_pair(rgb: np.ndarray, depth: np.ndarray) -> None:
@@ -195,6 +243,8 @@ def apply_augment(rgb: np.ndarray, depth: np.ndarray, params: AugmentParams,
     if params.flip:
         img, dep = img[:, ::-1], dep[:, ::-1]
     img = np.clip(img * np.asarray(params.color, dtype=np.float32), 0.0, 255.0)
+    if (params.gamma, params.blur_sigma, params.noise_sigma, params.jpeg_quality) != (1, 0, 0, 0):
+        img = apply_sensor(img, params)
     dep = dep / np.float32(s)
     return np.ascontiguousarray(img, dtype=np.float32), np.ascontiguousarray(dep, np.float32)
 

@@ -54,12 +54,19 @@ class SyntheticDepthSource:
         camera: the camera to render with, at ``width`` x ``height``; default the NYU Kinect
             scaled to that size (the renderer's own default, and the training canonical
             camera).
+        close_fraction: share of items seen from the scene's close-up pose (0.5–1.4 m from
+            furniture or a wall, pitched down) instead of across the room; which items is
+            fixed by ``seed`` (see :meth:`view`).
     """
 
     def __init__(self, n: int, seed: int = 0, width: int = NYU_WIDTH, height: int = NYU_HEIGHT,
-                 cache_size: int = 128, camera: CameraIntrinsics | None = None) -> None:
+                 cache_size: int = 128, camera: CameraIntrinsics | None = None,
+                 close_fraction: float = 0.0) -> None:
         if n < 1:
             raise ValueError(f"a synthetic source needs n >= 1 frames, got {n}")
+        if not 0.0 <= close_fraction <= 1.0:
+            raise ValueError(f"close_fraction must be in [0, 1], got {close_fraction}")
+        self.close_fraction = float(close_fraction)
         if width < 8 or height < 8:
             raise ValueError(f"synthetic frames must be at least 8×8, got {width}x{height}")
         self.n, self.seed, self.width, self.height = int(n), int(seed), int(width), int(height)
@@ -82,7 +89,8 @@ class SyntheticDepthSource:
             return hit
         from depth_estimation_ros.sim import render_scene
 
-        frame = render_scene(_scene_seed(self.seed, i), intrinsics=self.camera)
+        frame = render_scene(_scene_seed(self.seed, i), intrinsics=self.camera,
+                             view=self.view(i))
         item = (np.ascontiguousarray(frame.rgb, dtype=np.uint8),
                 np.ascontiguousarray(frame.depth, dtype=np.float32))
         if self.cache_size > 0:
@@ -93,6 +101,13 @@ class SyntheticDepthSource:
 
     def __len__(self) -> int:
         return self.n
+
+    def view(self, i: int) -> str:
+        """``"close"`` or ``"room"``: the renderer view of item ``i`` (fixed by the seed)."""
+        if self.close_fraction <= 0.0:
+            return "room"
+        draw = np.random.default_rng([self.seed, i % self.n, 2]).random()
+        return "close" if draw < self.close_fraction else "room"
 
     def image(self, i: int) -> np.ndarray:
         """(H, W, 3) uint8 RGB."""
@@ -114,5 +129,6 @@ class SyntheticDepthSource:
         return simulate_raw_depth(self._frame(i)[1], rng)
 
     def __repr__(self) -> str:
+        close = f", close_fraction={self.close_fraction:g}" if self.close_fraction else ""
         return (f"SyntheticDepthSource(n={self.n}, seed={self.seed}, "
-                f"{self.width}x{self.height}, fx={self.camera.fx:g})")
+                f"{self.width}x{self.height}, fx={self.camera.fx:g}{close})")
