@@ -167,6 +167,9 @@ class TrainConfig:
     freeze_bn: bool = False  # BatchNorm layers keep their running statistics (eval mode)
     # ^ fine-tuning on small batches of one recording: batch statistics of a few correlated
     #   frames would replace those learnt from the whole training set
+    freeze_backbone_bn: bool = False  # only scale 1's ImageNet backbone keeps its BatchNorm
+    # ^ statistics: with `pretrained`, those of real photographs; training on rendered frames
+    #   would replace them with a renderer's, which real frames then do not match
     channels_last: bool = True  # channels-last tensors: about 2× faster convs on CPU and GPU
     # --- model and input ---
     model: dict[str, Any] = field(default_factory=lambda: {"variant": "eigen_vgg16"})

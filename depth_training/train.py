@@ -60,6 +60,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,14 @@ from depth_training.run_state import (
 from depth_training.validation import validate
 
 log = logging.getLogger(__name__)
+
+
+def backbone_modules(net: nn.Module) -> Iterator[nn.Module]:
+    """The modules of scale 1's ImageNet backbone (none for variants without one)."""
+    features = getattr(getattr(getattr(net, "module", net), "scale1", None), "features", None)
+    if features is None or not hasattr(features, "mid_channels"):
+        return iter(())
+    return features.modules()
 
 
 class Trainer:
@@ -326,10 +335,11 @@ class Trainer:
         if cfg.max_steps_per_epoch:
             steps = min(steps, cfg.max_steps_per_epoch)
         net.train()
-        if cfg.freeze_bn:  # fine-tuning: keep the checkpoint's BatchNorm statistics
-            for m in net.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
+        frozen = net.modules() if cfg.freeze_bn else (  # fine-tuning: the checkpoint's
+            backbone_modules(net) if cfg.freeze_backbone_bn else ())  # or ImageNet's statistics
+        for m in frozen:
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
         params = [p for g in optimizer.param_groups for p in g["params"]]
         loss_sum, n = 0.0, 0
         bar = tqdm(total=steps, initial=st.step_in_epoch, desc=f"{stage} {epoch + 1}/{epochs}",

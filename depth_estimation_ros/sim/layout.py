@@ -629,26 +629,45 @@ class _RoomBuilder:
         return None
 
 
+def _work_surface(room: FurnishedRoom, footprint: Footprint) -> float | None:
+    """Height of the top of a table, counter, desk, bed or low cabinet standing on
+    ``footprint`` (the highest part at least 0.25 m across, below 1.2 m), or None."""
+    tops = [
+        box.center[2] + box.size[2] / 2
+        for box in room.boxes
+        if min(box.size[0], box.size[1]) >= 0.25
+        and box.center[2] + box.size[2] / 2 <= 1.2
+        and furniture.rect_distance(np.array([box.center[:2]]), footprint) == 0.0
+    ]
+    return max(tops) if tops else None
+
+
 def close_view_pose(room: FurnishedRoom, rng: np.random.Generator) -> CameraPose | None:
-    """A close-up camera: someone (or a robot) 0.5–1.4 m from a piece of furniture or a wall,
-    looking down at it from a hand-held or robot-head height.
+    """A close-up camera: someone (or a robot) near a piece of furniture or a wall.
 
     The room-scale pose of :class:`FurnishedRoom` looks across the room (median depth about
-    2.5 m); real hand-held and robot cameras spend much of their time nearer things, at
-    0.8–1.7 m height, pitched down at a counter, a table or a shelf. The camera keeps
+    2.5 m); real hand-held and robot cameras spend much of their time nearer things. Three
+    out of four close-ups pick a piece of furniture: with a work surface (table, counter,
+    desk, bed, low cabinet) the camera stands 0.3–0.9 m from its edge at 1.2–1.7 m and looks
+    down at the surface, so it fills the lower image as a kitchen table does (a horizontal
+    surface there need not be the floor); a tall piece is seen from 0.5–1.4 m, pitched
+    slightly down. The rest look at a wall from 0.5–1.4 m. The camera keeps
     ``_CLOSE_CLEARANCE`` from every footprint and wall. None if no such pose was found.
     """
     lx, ly, lz = room.size
     margin = _CLOSE_CLEARANCE
     for _ in range(300):
+        surface = None
         if room.footprints and rng.random() < 0.75:
             target_fp = room.footprints[int(rng.integers(len(room.footprints)))]
+            surface = _work_surface(room, target_fp)
             target = np.array(target_fp[:2])
             phi = rng.uniform(-math.pi, math.pi)
-            reach = max(target_fp[2], target_fp[3]) + rng.uniform(*_CLOSE_RANGE)
+            near, far = (0.3, 0.9) if surface is not None else _CLOSE_RANGE
+            reach = max(target_fp[2], target_fp[3]) + rng.uniform(near, far)
             point = target + reach * np.array([math.cos(phi), math.sin(phi)])
             gap = furniture.rect_distance(point[None], target_fp)
-            if not _CLOSE_RANGE[0] <= gap <= _CLOSE_RANGE[1] + 0.3:
+            if not near <= gap <= far + 0.3:
                 continue
         else:  # a wall, seen from close by
             wall = int(rng.integers(4))
@@ -665,11 +684,17 @@ def close_view_pose(room: FurnishedRoom, rng: np.random.Generator) -> CameraPose
         if any(furniture.rect_distance(point[None], fp) < margin for fp in room.footprints):
             continue
         heading = target - point
-        height = float(rng.uniform(0.8, min(1.7, lz - 0.4)))
+        if surface is not None:  # standing at a table or counter, looking down at it
+            height = float(rng.uniform(1.2, min(1.7, lz - 0.4)))
+            down = math.atan2(height - surface, float(np.hypot(*heading)))
+            pitch = float(np.clip(down + rng.uniform(-0.1, 0.1), 0.2, 1.0))
+        else:
+            height = float(rng.uniform(0.8, min(1.7, lz - 0.4)))
+            pitch = float(rng.uniform(0.1, 0.75))
         return CameraPose(
             (float(point[0]), float(point[1]), height),
             yaw=float(math.atan2(heading[1], heading[0]) + rng.uniform(-0.3, 0.3)),
-            pitch=float(rng.uniform(0.1, 0.75)),
+            pitch=pitch,
             roll=float(rng.uniform(-0.06, 0.06)),
         )
     return None
