@@ -260,7 +260,7 @@ def test_close_views_are_near_furniture_and_walls_and_clear_of_them() -> None:
         x, y, z = close.position
         lx, ly, lz = scene.room_size
         assert 0.3 <= x <= lx - 0.3 and 0.3 <= y <= ly - 0.3 and 0.8 <= z <= lz - 0.4
-        assert 0.1 <= close.pitch <= 0.75  # looking down, as at a counter or a table
+        assert 0.1 <= close.pitch <= 1.0  # looking down, as at a counter or a table
         room = furnish_room(np.random.default_rng([seed, 0x5EED]))
         assert room.boxes == scene.boxes  # the same room the scene was built from
         for fp in room.footprints:
@@ -270,6 +270,27 @@ def test_close_views_are_near_furniture_and_walls_and_clear_of_them() -> None:
     # Close up means nearer: the typical depth drops from room scale (about 2.5 m).
     assert np.median(close_medians) < 0.7 * np.median(room_medians)
     assert np.median(close_medians) < 1.8
+
+
+def test_close_views_look_down_at_work_surfaces() -> None:
+    from depth_estimation_ros.sim import furniture
+    from depth_estimation_ros.sim.layout import _work_surface, furnish_room
+
+    at_surface = 0
+    for seed in range(40):
+        room = furnish_room(np.random.default_rng([seed, 0x5EED]))
+        pose = SyntheticScene.random(seed).close_pose
+        point = np.array([pose.position[:2]])
+        for fp in room.footprints:
+            top = _work_surface(room, fp)
+            if top is None:
+                continue
+            assert 0.2 < top <= 1.2  # a table, counter, desk, bed or low cabinet top
+            if furniture.rect_distance(point, fp) <= 1.2 and pose.pitch >= 0.2:
+                at_surface += 1
+                break
+    # Tables and counters are a frequent close-up, as they are for hand-held cameras.
+    assert at_surface >= 10
 
 
 def test_close_view_keeps_the_room_view_and_rejects_unknown_views() -> None:

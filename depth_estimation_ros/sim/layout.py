@@ -631,12 +631,12 @@ class _RoomBuilder:
 
 def _work_surface(room: FurnishedRoom, footprint: Footprint) -> float | None:
     """Height of the top of a table, counter, desk, bed or low cabinet standing on
-    ``footprint`` (the highest part at least 0.25 m across, below 1.2 m), or None."""
+    ``footprint`` (the highest part at least 0.25 m across, 0.3–1.2 m high), or None."""
     tops = [
         box.center[2] + box.size[2] / 2
         for box in room.boxes
         if min(box.size[0], box.size[1]) >= 0.25
-        and box.center[2] + box.size[2] / 2 <= 1.2
+        and 0.3 <= box.center[2] + box.size[2] / 2 <= 1.2
         and furniture.rect_distance(np.array([box.center[:2]]), footprint) == 0.0
     ]
     return max(tops) if tops else None
