@@ -376,3 +376,23 @@ def test_compressed_bomb_rejected_before_decoding(monkeypatch) -> None:
         compressed_image_to_rgb(msg, 4096 * 4096)
     with pytest.raises(InputError, match="could not be decoded"):
         compressed_image_to_rgb(m.CompressedImage(format="png", data=png[:20]), 4096 * 4096)
+
+
+def test_ready_line_names_every_output_the_shell_publishes() -> None:
+    from types import SimpleNamespace
+
+    from depth_estimation_ros.node.pipeline import Outputs, ready_line
+
+    def pub(name: str) -> SimpleNamespace:
+        return SimpleNamespace(topic_name=name)
+
+    full = Outputs(pub("/depth/image"), pub("/depth/camera_info"), pub("/depth/points"),
+                   points_voxel=pub("/depth/points_voxel"), scan=pub("/depth/scan"),
+                   color=pub("/depth/image_color"), tf_static=pub("/tf_static"),
+                   ranges=lambda n: [])
+    line = ready_line("/camera/image_raw", full)
+    assert line.startswith("/camera/image_raw -> /depth/image, /depth/camera_info, ")
+    for name in ("/depth/points_voxel", "/depth/scan", "/tf_static", "range sectors"):
+        assert name in line
+    bare = ready_line("/in", Outputs(pub("/d"), pub("/i"), pub("/p")))
+    assert bare == "/in -> /d, /i, /p"

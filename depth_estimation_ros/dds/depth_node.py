@@ -17,7 +17,7 @@ from depth_estimation_ros.dds.runtime import DdsNode, Publisher
 from depth_estimation_ros.dds.types import dds_message_types
 from depth_estimation_ros.node import params as cfg
 from depth_estimation_ros.node.params import DepthNodeParams, ParameterError
-from depth_estimation_ros.node.pipeline import DepthProcessor, Outputs
+from depth_estimation_ros.node.pipeline import DepthProcessor, Outputs, ready_line
 
 if TYPE_CHECKING:
     from depth_estimation_ros.core.estimator import DepthEstimator
@@ -101,12 +101,8 @@ class StandaloneDepthNode:
         if params.log_period > 0.0:
             node.create_timer(params.log_period, self.processor.log_status)
         self._log = logger
-        logger.info(
-            f"Ready on DDS domain {node.domain_id}: {image_sub.topic_name} -> "
-            f"{outputs.depth.topic_name}, {outputs.camera_info.topic_name}, "
-            f"{outputs.points.topic_name}, {outputs.points_voxel.topic_name}, "
-            f"{outputs.scan.topic_name}, "
-            f"{outputs.color.topic_name}, range sectors ({estimator.describe()})")
+        logger.info(f"Ready on DDS domain {node.domain_id}: "
+                    f"{ready_line(image_sub.topic_name, outputs)} ({estimator.describe()})")
 
     def _range_publishers(self, sectors: int) -> list[Publisher]:
         """The `pipeline.RangePublisherFactory`: replace the Range publishers."""

@@ -385,6 +385,16 @@ class Outputs:
     ranges: RangePublisherFactory | None = None  # depth/range[_<i>], sensor_msgs/Range
 
 
+def ready_line(input_topic: str, outputs: Outputs) -> str:
+    """The shells' start-up line: the input topic and every output topic they publish."""
+    names = [getattr(pub, "topic_name", "?") for pub in (
+        outputs.depth, outputs.camera_info, outputs.points, outputs.points_voxel,
+        outputs.scan, outputs.color, outputs.tf_static) if pub is not None]
+    if outputs.ranges is not None:
+        names.append("depth/range[_<i>] (range sectors)")
+    return f"{input_topic} -> {', '.join(names)}"
+
+
 @dataclass(frozen=True)
 class _Pending:
     msg: Any

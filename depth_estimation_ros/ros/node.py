@@ -16,7 +16,7 @@ from rclpy.node import Node
 
 from depth_estimation_ros.node import params as cfg
 from depth_estimation_ros.node.params import ParameterError
-from depth_estimation_ros.node.pipeline import DepthProcessor, build_estimator
+from depth_estimation_ros.node.pipeline import DepthProcessor, build_estimator, ready_line
 from depth_estimation_ros.ros.shell import (
     ROS_TYPES,
     LiveParameters,
@@ -55,9 +55,7 @@ class DepthEstimationNode(Node):
             self._log_timer = self.create_timer(params.log_period, self._processor.log_status)
         self._live = LiveParameters(self, lambda: self._processor)
         self.get_logger().info(
-            f"Ready: {self._subscriptions_in[0].topic_name} -> {outputs.depth.topic_name}, "
-            f"{outputs.camera_info.topic_name}, {outputs.points.topic_name}, "
-            f"{outputs.scan.topic_name}, {outputs.color.topic_name}")
+            f"Ready: {ready_line(self._subscriptions_in[0].topic_name, outputs)}")
 
     def _publish_diagnostics(self) -> None:
         self._diagnostics_pub.publish(self._processor.diagnostics())
