@@ -153,7 +153,8 @@ class TrainConfig:
     out_dir: str = ""  # run folder ("" = runs/<name>); --out overrides
     seed: int = 0  # base seed; rank r of a DDP run uses seed + r for its own randomness
     stage: str = "all"  # "coarse" (scales 1+2), "fine" (scale 3, 1+2 frozen) or "all" (both)
-    init_from: str = ""  # checkpoint to start from (fine-tuning; "shipped" = the package's):
+    init_from: str = ""  # checkpoint to start from (fine-tuning; "shipped" = the package's
+    # ^ default, "shipped_mobile" = its mobile_synthetic.pt, the better start on real cameras):
     # ^ its model config and preprocessing replace model/preprocess, the optimiser starts
     #   fresh; stage=fine without it starts from this run's coarse_best.pt
     pretrained: str = ""  # local ImageNet file for scale 1: eigen_vgg16 a torchvision vgg16

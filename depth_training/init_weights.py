@@ -18,9 +18,11 @@ from typing import Any
 import torch
 
 from depth_estimation_ros.core.checkpoint import (
+    MOBILE_WEIGHTS_NAME,
     checkpoint_configs,
     default_checkpoint_path,
     load_checkpoint,
+    shipped_weights_path,
 )
 from depth_estimation_ros.core.model import ModelConfig, MultiScaleDepthNet, PreprocessConfig
 from depth_estimation_ros.core.pretrained import PretrainedError, init_scale1
@@ -42,9 +44,12 @@ def _float_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
 
 
 def init_path(cfg: TrainConfig) -> Path:
-    """``init_from`` as a path (``shipped`` = the checkpoint shipped with the package)."""
+    """``init_from`` as a path (``shipped`` = the package's default checkpoint,
+    ``shipped_mobile`` = its ``mobile_synthetic.pt``)."""
     if cfg.init_from == "shipped":
         return default_checkpoint_path()
+    if cfg.init_from == "shipped_mobile":
+        return shipped_weights_path(MOBILE_WEIGHTS_NAME)
     return Path(cfg.init_from)
 
 

@@ -34,6 +34,8 @@ from depth_estimation_ros.core.reporting import first_line
 FORMAT = "depth_estimation_ros.checkpoint"  # the file format's name (kept when the module moved)
 FORMAT_VERSION = 1
 DEFAULT_WEIGHTS_NAME = "compact_synthetic.pt"
+# the package's other weights: mobilenet_v2 on rendered rooms (docs/weights.md)
+MOBILE_WEIGHTS_NAME = "mobile_synthetic.pt"
 WEIGHTS_ENV = "DEPTH_ESTIMATION_CHECKPOINT"
 
 HOW_TO_GET_WEIGHTS = (
@@ -55,7 +57,12 @@ def default_checkpoint_path() -> Path:
     env = os.environ.get(WEIGHTS_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1] / "weights" / DEFAULT_WEIGHTS_NAME
+    return shipped_weights_path(DEFAULT_WEIGHTS_NAME)
+
+
+def shipped_weights_path(name: str) -> Path:
+    """A weights file shipped inside the package (``weights/<name>``)."""
+    return Path(__file__).resolve().parents[1] / "weights" / name
 
 
 def resolve_checkpoint_path(path: str | os.PathLike[str] | None) -> Path:
