@@ -222,3 +222,15 @@ def test_voxel_cloud_range_and_bad_size():
     assert voxel_points(np.full((H, W), np.nan, np.float32), CAMERA, 0.1).shape == (0, 3)
     with pytest.raises(ValueError, match="Voxel size"):
         voxel_points(depth, CAMERA, 0.0)
+
+
+def test_fast_median_is_numpys_bit_for_bit() -> None:
+    from depth_estimation_ros.core.filters import _median
+
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 3, 4, 11, 777, 19_200, 19_201):
+        for k in range(20):
+            x = (rng.random(n) * rng.choice([1e-3, 1.0, 1e3])).astype(np.float32)
+            if k % 4 == 0:
+                x[: n // 2] = x[0]  # ties at the middle
+            assert _median(x.copy()) == float(np.median(x)), (n, k)
