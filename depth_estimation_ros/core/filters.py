@@ -298,7 +298,7 @@ class ScaleStabilizer:
         """Rescale one frame; returns a new array (or ``depth`` itself when the gain is 1)."""
         if not self.update(depth, frame_id, stamp):
             return depth
-        return depth * np.float32(math.exp(self._log_gain))
+        return depth * np.float32(self.gain)
 
     def update(self, depth: np.ndarray, frame_id: str = "", stamp: float | None = None
                ) -> bool:
@@ -387,7 +387,7 @@ class DepthFilters:
         gain = 1.0
         if c.scale_stabilizer and self._scale.update(src, frame_id, stamp):
             gain = self._scale.gain
-            out = src * np.float32(math.exp(self._scale._log_gain))
+            out = src * np.float32(gain)
         if c.temporal_filter:
             out = self._temporal(out, frame_id, stamp)  # also the history: not to be changed
         removed = 0

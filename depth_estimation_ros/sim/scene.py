@@ -28,7 +28,7 @@ from depth_estimation_ros.sim.camera import (
     resolve_intrinsics,
 )
 from depth_estimation_ros.sim.geometry import Box, build_faces
-from depth_estimation_ros.sim.layout import close_view_pose, furnish_room
+from depth_estimation_ros.sim.layout import FurnishedRoom, close_view_pose, furnish_room
 from depth_estimation_ros.sim.materials import Material, texture_atlas
 from depth_estimation_ros.sim.raster import rasterise, workspace
 from depth_estimation_ros.sim.shading import Lighting, Shader
@@ -125,8 +125,8 @@ class SyntheticScene:
         self.default_pose = default_pose or CameraPose(
             (lx / 2, ly / 2, min(1.5, lz / 2)), yaw=0.0, pitch=0.0
         )
-        # A close-up pose (see :func:`close_view_pose`); random scenes draw their own.
-        self.close_pose: CameraPose = self.default_pose
+        # random scenes draw a close-up pose on first use (see :attr:`close_pose`)
+        self._close: tuple[FurnishedRoom, int] | CameraPose | None = None
         atlas, slots = texture_atlas(self.materials)
         self._faces = build_faces(size, self.boxes, self.room_materials, self.materials, slots)
         self._shader = Shader(self._faces, self.lighting, self.room_size, atlas)
@@ -158,11 +158,19 @@ class SyntheticScene:
             if room.camera is not None
             else scene.trajectory_pose(rng.uniform(0.0, scene.period))
         )
-        # A second, close-up pose from its own stream (the room and default pose above are
-        # what they were before close-up views existed).
-        close = close_view_pose(room, np.random.default_rng([int(seed), 0xC105E]))
-        scene.close_pose = close if close is not None else scene.default_pose
+        scene._close = (room, int(seed))  # drawn by close_pose when first asked for
         return scene
+
+    @property
+    def close_pose(self) -> CameraPose:
+        """A close-up pose (:func:`close_view_pose`): random scenes draw it, on first use, from
+        their own stream (the room and :attr:`default_pose` are what they were before close-ups
+        existed, and scenes seen only across the room never pay for it); otherwise, and when
+        none is found, :attr:`default_pose`."""
+        if isinstance(self._close, tuple):
+            room, seed = self._close
+            self._close = close_view_pose(room, np.random.default_rng([seed, 0xC105E]))
+        return self._close if self._close is not None else self.default_pose
 
     # ------------------------------------------------------------------ camera motion
 

@@ -88,6 +88,12 @@ class AugmentParams:
     jpeg_quality: int = 0  # JPEG round trip at this quality (0 = none)
     noise_seed: int = 0  # seed of the noise pattern
 
+    @property
+    def has_sensor_faults(self) -> bool:
+        """Whether any camera fault (exposure, blur, noise, JPEG) is drawn."""
+        return (self.gamma != 1.0 or self.blur_sigma > 0.0 or self.noise_sigma > 0.0
+                or self.jpeg_quality > 0)
+
     @classmethod
     def identity(cls) -> AugmentParams:
         """No change, with the crop at the top left."""
@@ -243,7 +249,7 @@ def apply_augment(rgb: np.ndarray, depth: np.ndarray, params: AugmentParams,
     if params.flip:
         img, dep = img[:, ::-1], dep[:, ::-1]
     img = np.clip(img * np.asarray(params.color, dtype=np.float32), 0.0, 255.0)
-    if (params.gamma, params.blur_sigma, params.noise_sigma, params.jpeg_quality) != (1, 0, 0, 0):
+    if params.has_sensor_faults:
         img = apply_sensor(img, params)
     dep = dep / np.float32(s)
     return np.ascontiguousarray(img, dtype=np.float32), np.ascontiguousarray(dep, np.float32)
