@@ -85,6 +85,48 @@ def test_invalid_pixels_stay_invalid_and_the_input_is_not_changed():
     assert np.isnan(out[:50]).all()
 
 
+def _edge_mask_reference(depth: np.ndarray, camera: CameraIntrinsics, max_angle: float,
+                         stride: int) -> np.ndarray:
+    """The edge criterion in plain numpy (no dilation): numpy's log, central differences
+    with replicated borders, ``|n|^2 |r|^2 > 1 / cos^2``, judged on every ``stride``-th
+    pixel and repeated over the block."""
+    with np.errstate(all="ignore"):
+        lz = np.log(depth[::stride, ::stride].astype(np.float64))
+        pad = np.pad(lz, 1, mode="edge")
+        a = (pad[1:-1, 2:] - pad[1:-1, :-2]) / (2 * stride)
+        b = (pad[2:, 1:-1] - pad[:-2, 1:-1]) / (2 * stride)
+        du = np.arange(0, camera.width, stride)[None, :] - camera.cx
+        dv = np.arange(0, camera.height, stride)[:, None] - camera.cy
+        nz = 1.0 + du * a + dv * b
+        n2 = (camera.fx * a) ** 2 + (camera.fy * b) ** 2 + nz ** 2
+        r2 = 1.0 + (du / camera.fx) ** 2 + (dv / camera.fy) ** 2
+        bad = n2 * r2 > 1.0 / math.cos(math.radians(max_angle)) ** 2
+    full = np.repeat(np.repeat(bad, stride, 0), stride, 1)[:camera.height, :camera.width]
+    return full & (depth > 0)
+
+
+@pytest.mark.parametrize("width, height", [(640, 480), (160, 120)])
+def test_edge_mask_matches_a_numpy_reference_with_nan_zero_and_negative_pixels(width, height):
+    # the filter takes OpenCV's log: NaN, 0 and negative depths must behave as numpy's
+    # (NaN and < 0 give NaN: not judged; 0 gives -inf: its neighbours are a step)
+    camera = CameraIntrinsics(0.8 * width, 0.8 * width, width / 2 - 0.5, height / 2 - 0.5,
+                              width, height)
+    rng = np.random.default_rng(3)
+    low = rng.uniform(0.4, 6.0, (12, 16)).astype(np.float32)
+    depth = cv2.resize(low, (width, height), interpolation=cv2.INTER_LINEAR)
+    specials = rng.random((height, width))
+    depth[specials < 0.01] = np.nan
+    depth[(specials >= 0.01) & (specials < 0.015)] = 0.0
+    depth[(specials >= 0.015) & (specials < 0.02)] = -1.0
+    stride = 2 if width >= 320 else 1
+    for angle in (70.0, 80.0):
+        got = edge_mask(depth, camera, angle, dilate=0)
+        want = _edge_mask_reference(depth, camera, angle, stride)
+        # float32 against float64: only pixels within rounding of the threshold may differ
+        assert (got != want).mean() < 1e-3, angle
+        assert want.sum() > 100 and not got[~(depth > 0)].any()
+
+
 def test_temporal_filter_converges_on_a_static_scene():
     rng = np.random.default_rng(0)
     truth = box_scene()

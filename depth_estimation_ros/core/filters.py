@@ -182,16 +182,25 @@ def edge_mask(depth: np.ndarray, camera: CameraIntrinsics, max_angle_deg: float 
     # temporaries (bit-identical results).
     lz, a, b = (_scratch(n, half) for n in ("edge_lz", "edge_a", "edge_b"))
     nz, n2, tmp = (_scratch(n, half) for n in ("edge_nz", "edge_n2", "edge_tmp"))
-    # d(log z)/du = p / z, per original pixel; NaN (and log of <= 0) propagates and the
-    # comparison below is False there: pixels next to invalid ones are not judged
-    with np.errstate(invalid="ignore", divide="ignore"):
-        np.log(z[::stride, ::stride] if stride > 1 else z, out=lz)
+    # d(log z)/du = p / z, per original pixel. log(NaN) and log(< 0) are NaN, which
+    # propagates and compares False below (pixels next to them are not judged); log(0) is
+    # -inf, whose neighbours' gradient is infinite (a step to nothing: judged an edge).
+    # OpenCV's log (SIMD, within 6 ulp of numpy's, the same at these values) on a
+    # contiguous copy: numpy's float32 log took 0.17 ms of the filter's 0.6 on 320x240.
+    if stride > 1:
+        sub = _scratch("edge_sub", half)
+        np.copyto(sub, z[::stride, ::stride])
+    else:
+        sub = z
+    cv2.log(sub, lz)
     ku, kv = _KERNELS[stride]
     cv2.filter2D(lz, cv2.CV_32F, ku, dst=a, borderType=cv2.BORDER_REPLICATE)
     cv2.filter2D(lz, cv2.CV_32F, kv, dst=b, borderType=cv2.BORDER_REPLICATE)
-    # n = (-fx a, -fy b, 1 + (u - cx) a + (v - cy) b), n . r = 1 (module doc)
-    np.multiply(du, a, out=nz)
-    nz += np.multiply(dv, b, out=tmp)
+    # n = (-fx a, -fy b, 1 + (u - cx) a + (v - cy) b), n . r = 1 (module doc); next to a
+    # 0 the gradient is infinite and 0 * inf on the centre line is NaN (not judged)
+    with np.errstate(invalid="ignore"):
+        np.multiply(du, a, out=nz)
+        nz += np.multiply(dv, b, out=tmp)
     nz += 1.0
     cv2.multiply(a, a, dst=n2, scale=camera.fx * camera.fx)
     n2 += cv2.multiply(b, b, dst=tmp, scale=camera.fy * camera.fy)
