@@ -1,7 +1,8 @@
-"""Zero-shot metric depth on the RGB-D samples in Open3D's test data (three real scenes).
+"""Zero-shot metric depth on small public real RGB-D samples (five real scenes, 14 frames).
 
 A second real check beside the 7-Scenes kitchen, to tell a model's scale error on one room
-from a bias on real cameras in general. Open3D's ``examples/TestData/RGBD`` (in its
+from a bias on real cameras in general; see also `load_slambook` (two more real scenes from
+gaoxiang12/slambook2). Open3D's ``examples/TestData/RGBD`` (in its
 repository until 2019, e.g. the snapshot that ``fetch github:mikiec84/Open3D`` brings) holds
 one frame from each of TUM RGB-D (an office desk), SUN3D (a corridor) and NYU Depth v2 (a
 basement) in their native encodings (``other_formats/``), decoded here as Open3D's
@@ -20,11 +21,12 @@ camera, Augmented ICL-NUIM's photorealistic living room), reported apart:
 Depth outside 0.1–10 m is invalid; the whole frame is evaluated (no crop; the NYU frame is a
 raw, unregistered one). Per checkpoint and scene it prints median(gt) / median(pred), metric
 δ1 and abs rel, and median-scaled δ1 (the living room's five frames averaged), and the mean
-over the three real scenes.
+over the real scenes.
 
-    .venv/bin/python scripts/eval_real_samples.py /path/to/Open3D/examples/TestData/RGBD \
+    .venv/bin/python scripts/eval_real_samples.py \
         depth_estimation_ros/weights/compact_synthetic.pt \
-        depth_estimation_ros/weights/mobile_synthetic.pt
+        depth_estimation_ros/weights/mobile_synthetic.pt \
+        --open3d /path/to/Open3D/examples/TestData/RGBD --slambook /path/to/slambook2
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from depth_estimation_ros.core.estimator import DepthEstimator
 from depth_training.evaluation import median_scale, valid_mask
 from depth_training.metrics import depth_metrics
 
-REAL = ("tum", "sun", "nyu")  # the living room is rendered
+REAL = ("tum", "sun", "nyu", "home", "tum_fr2_desk")  # the living room is rendered
 
 
 def _camera(f: float) -> CameraIntrinsics:
@@ -72,12 +74,27 @@ def load_samples(root: Path) -> list[tuple[str, np.ndarray, np.ndarray, CameraIn
     with np.errstate(divide="ignore"):
         nyu = np.where(raw < 1092.5, 351.3 / (1092.5 - raw), 0.0)
     samples.append(("nyu", _rgb(other / "NYU_color.ppm"), nyu, _camera(518.86)))
-    out = []
-    for scene, rgb, depth, camera in samples:
-        depth = depth.astype(np.float32)
-        depth[~valid_mask(depth)] = np.nan
-        out.append((scene, rgb, depth, camera))
-    return out
+    return [(scene, rgb, _valid(depth), camera) for scene, rgb, depth, camera in samples]
+
+
+def load_slambook(root: Path) -> list[tuple[str, np.ndarray, np.ndarray, CameraIntrinsics]]:
+    """The real RGB-D frames of gaoxiang12/slambook2: ``ch5/rgbd`` (five frames of a home,
+    Kinect, mm, fx 518 / fy 519, cx 325.5, cy 253.5, as its ``joinMap.cpp``) and ``ch7``
+    (two frames of a TUM freiburg2 desk, depth / 5000, fx 520.9 / fy 521.0, cx 325.1, cy 249.7,
+    as its ``pose_estimation_3d2d.cpp``)."""
+    home = CameraIntrinsics(518.0, 519.0, 325.5, 253.5, 640, 480)
+    desk = CameraIntrinsics(520.9, 521.0, 325.1, 249.7, 640, 480)
+    samples = [("home", _rgb(root / f"ch5/rgbd/color/{i}.png"),
+                _read(root / f"ch5/rgbd/depth/{i}.pgm") / 1000.0, home) for i in range(1, 6)]
+    samples += [("tum_fr2_desk", _rgb(root / f"ch7/{i}.png"),
+                 _read(root / f"ch7/{i}_depth.png") / 5000.0, desk) for i in (1, 2)]
+    return [(scene, rgb, _valid(depth), camera) for scene, rgb, depth, camera in samples]
+
+
+def _valid(depth: np.ndarray) -> np.ndarray:
+    depth = depth.astype(np.float32)
+    depth[~valid_mask(depth)] = np.nan
+    return depth
 
 
 def evaluate(checkpoint: str, samples: list) -> dict[str, dict[str, float]]:
@@ -99,10 +116,14 @@ def evaluate(checkpoint: str, samples: list) -> dict[str, dict[str, float]]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("root", type=Path, help="Open3D's examples/TestData/RGBD folder")
     parser.add_argument("checkpoints", nargs="+", help="checkpoints to compare")
+    parser.add_argument("--open3d", type=Path, help="Open3D's examples/TestData/RGBD folder")
+    parser.add_argument("--slambook", type=Path, help="a gaoxiang12/slambook2 checkout")
     args = parser.parse_args(argv)
-    samples = load_samples(args.root)
+    samples = load_samples(args.open3d) if args.open3d else []
+    samples += load_slambook(args.slambook) if args.slambook else []
+    if not samples:
+        parser.error("give --open3d and/or --slambook")
     print("| checkpoint | scene | median(gt)/median(pred) | metric δ1 | abs rel | "
           "median-scaled δ1 |")
     print("|---|---|---|---|---|---|")
