@@ -113,6 +113,8 @@ class DataConfig:
     synthetic_close_fraction: float = 0.0  # synthetic: share of training scenes seen close up
     # ^ (0.5–1.4 m from furniture or a wall, pitched down) rather than across the room;
     #   validation scenes always look across the room, so runs stay comparable
+    synthetic_table_fraction: float = 0.0  # synthetic: share of training scenes seen down
+    # ^ across a cluttered table, desk or counter from 0.4–1.6 m (render_scene(view="table"))
     # ^ scene i of a source renders SeedSequence([seed, i]): different seeds, disjoint scenes
     width: int = 640  # synthetic: rendered frame width (pixels)
     height: int = 480  # synthetic: rendered frame height (pixels)
@@ -257,6 +259,11 @@ class TrainConfig:
             if not 0.0 <= d.synthetic_close_fraction <= 1.0:
                 raise ConfigError(f"data.synthetic_close_fraction must be in [0, 1], got "
                                   f"{d.synthetic_close_fraction}.")
+            if not 0.0 <= d.synthetic_table_fraction <= 1.0 - d.synthetic_close_fraction:
+                raise ConfigError(
+                    f"data.synthetic_table_fraction must be in [0, 1 - "
+                    f"data.synthetic_close_fraction = {1.0 - d.synthetic_close_fraction:g}], "
+                    f"got {d.synthetic_table_fraction}.")
             if d.synthetic_train_seed == d.synthetic_val_seed:
                 raise ConfigError(
                     "data.synthetic_train_seed and data.synthetic_val_seed are equal, so the "

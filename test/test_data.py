@@ -14,11 +14,12 @@ from torch.utils.data import DataLoader
 
 from depth_estimation_ros.core.model import PreprocessConfig
 from depth_estimation_ros.core.preprocessing import normalize, resize_and_crop
+from depth_estimation_ros.sim import render_scene
 from depth_training.datasets.augment import AugmentConfig
 from depth_training.datasets.dataset import DepthDataset
 from depth_training.datasets.nyu import NYUv2Labeled, official_test_indices
 from depth_training.datasets.splits import make_split
-from depth_training.datasets.synthetic import SyntheticDepthSource
+from depth_training.datasets.synthetic import SyntheticDepthSource, _scene_seed
 from depth_training.errors import DatasetError
 from depth_training.make_nyu_like import main as make_nyu_like_main
 from depth_training.make_nyu_like import write_nyu_layout_file
@@ -223,6 +224,24 @@ def test_synthetic_source_close_fraction_picks_close_views_by_seed() -> None:
     assert "close_fraction=0.5" in repr(src)
     with pytest.raises(ValueError, match="close_fraction must be in"):
         SyntheticDepthSource(3, close_fraction=-0.1)
+
+
+def test_synthetic_source_table_fraction_adds_table_views_and_keeps_the_close_ups() -> None:
+    close = SyntheticDepthSource(200, seed=4, close_fraction=0.3)
+    mixed = SyntheticDepthSource(200, seed=4, width=48, height=36, close_fraction=0.3,
+                                 table_fraction=0.4)
+    views = [mixed.view(i) for i in range(200)]
+    # the close-ups stay where they were; the table views come out of the room views
+    assert [v == "close" for v in views] == [close.view(i) == "close" for i in range(200)]
+    assert 0.3 < views.count("table") / 200 < 0.5
+    assert set(SyntheticDepthSource(20, seed=4, table_fraction=1.0).view(i)
+               for i in range(20)) == {"table"}
+    i = views.index("table")
+    np.testing.assert_array_equal(mixed.depth(i), render_scene(
+        _scene_seed(4, i), intrinsics=mixed.camera, view="table").depth)
+    assert "table_fraction=0.4" in repr(mixed)
+    with pytest.raises(ValueError, match=r"table_fraction must be in \[0, 1 - close_fraction"):
+        SyntheticDepthSource(3, close_fraction=0.7, table_fraction=0.4)
 
 
 def test_nyu_layout_writer_round_trip(tmp_path: Path) -> None:

@@ -301,3 +301,72 @@ def test_close_view_keeps_the_room_view_and_rejects_unknown_views() -> None:
     assert not np.array_equal(room.depth, close.depth)
     with pytest.raises(ValueError, match="view 'top' is not one of"):
         render_scene(5, 64, 48, view="top")
+
+
+def _rect_distances(points: np.ndarray, footprint: tuple) -> np.ndarray:
+    """Distance of each of (N, 2) points to a yawed rectangle ``(cx, cy, hx, hy, yaw)``."""
+    cx, cy, hx, hy, yaw = footprint
+    rel = points - np.array([cx, cy])
+    along = np.abs(rel @ np.array([math.cos(yaw), math.sin(yaw)])) - hx
+    across = np.abs(rel @ np.array([-math.sin(yaw), math.cos(yaw)])) - hy
+    return np.hypot(np.maximum(along, 0.0), np.maximum(across, 0.0))
+
+
+def test_table_views_stand_at_a_cluttered_table_and_look_down_across_it() -> None:
+    from depth_estimation_ros.sim import furniture
+    from depth_estimation_ros.sim.layout import _top_box, furnish_room
+
+    cam = CameraIntrinsics.nyu_kinect(80, 60)
+    found, on_top_shares, medians = 0, [], []
+    for seed in range(16):
+        scene = SyntheticScene.random_table(seed)
+        room = furnish_room(np.random.default_rng([seed, 0x5EED]))
+        added = scene.boxes[len(room.boxes):]
+        assert scene.boxes[:len(room.boxes)] == room.boxes  # the room itself is unchanged
+        if not added:  # no table, desk or counter in this room: the close-up instead
+            assert scene.default_pose == SyntheticScene.random(seed).close_pose
+            continue
+        found += 1
+        # the clutter stands on one work surface: inside its top, resting on it
+        tops = [(fp, box) for fp in room.footprints if (box := _top_box(room, fp))]
+        centres = np.array([b.center[:2] for b in added])
+        fp, top = min(tops, key=lambda t: _rect_distances(centres, t[0]).max())
+        z_top = top.center[2] + top.size[2] / 2
+        assert 0.6 <= z_top <= 1.0 and min(top.size[:2]) >= 0.45
+        for box in added:
+            assert furniture.rect_distance(np.array([box.center[:2]]), fp) == 0.0
+            bottom = box.center[2] - box.size[2] / 2
+            assert z_top - 1e-6 <= bottom <= z_top + 0.16
+        assert 4 <= len(added) <= 24  # 4-12 things, a monitor with its stand
+        # the camera stands clear of the furniture, 0.3-1.2 m from the surface, looking down
+        pose = scene.default_pose
+        x, y, z = pose.position
+        lx, ly, lz = scene.room_size
+        assert 0.3 <= x <= lx - 0.3 and 0.3 <= y <= ly - 0.3 and 1.2 <= z <= 1.8
+        assert all(furniture.rect_distance(np.array([[x, y]]), f) >= 0.3 - 1e-9
+                   for f in room.footprints)
+        assert 0.3 - 1e-9 <= furniture.rect_distance(np.array([[x, y]]), fp) <= 1.5
+        assert 0.15 <= pose.pitch <= 1.1 and abs(pose.roll) <= 0.15
+        # and the table top fills a good part of the picture
+        frame = scene.render(pose, cam.width, cam.height, cam)
+        origin, rays = _world_rays(pose, cam)
+        points = origin + rays * frame.depth[..., None]
+        on_top = np.abs(points[..., 2] - z_top) < 0.02
+        inside = _rect_distances(points[..., :2].reshape(-1, 2), fp).reshape(on_top.shape)
+        on_top_shares.append(float((on_top & (inside < 0.02)).mean()))
+        medians.append(float(np.median(frame.depth)))
+    assert found >= 8  # most rooms have a table, desk or counter
+    assert np.median(on_top_shares) > 0.1, on_top_shares
+    assert 0.8 < np.median(medians) < 2.5, medians
+
+
+def test_table_view_renders_by_seed_and_leaves_the_other_views_alone() -> None:
+    seed = next(s for s in range(20) if len(SyntheticScene.random_table(s).boxes)
+                > len(SyntheticScene.random(s).boxes))  # a room with a table
+    table = render_scene(seed, 64, 48, view="table")
+    np.testing.assert_array_equal(table.depth, render_scene(seed, 64, 48, view="table").depth)
+    assert table.pose == SyntheticScene.random_table(seed).default_pose
+    room, close = SyntheticScene.random(seed), render_scene(seed, 64, 48, view="close")
+    assert close.pose == room.close_pose and not np.array_equal(table.depth, close.depth)
+    np.testing.assert_array_equal(render_scene(seed, 64, 48).depth,
+                                  room.render(room.default_pose, 64, 48).depth)

@@ -218,6 +218,12 @@ def test_config_overrides_are_typed_and_checked() -> None:
                        ).data.synthetic_close_fraction == 0.5
     with pytest.raises(ConfigError, match="synthetic_close_fraction must be in"):
         load_config(CONFIG, ["data.synthetic_close_fraction=2"])
+    assert load_config(CONFIG, ["data.synthetic_close_fraction=0.5",
+                                "data.synthetic_table_fraction=0.3"]
+                       ).data.synthetic_table_fraction == 0.3
+    with pytest.raises(ConfigError, match="synthetic_table_fraction must be in"):
+        load_config(CONFIG, ["data.synthetic_close_fraction=0.5",
+                             "data.synthetic_table_fraction=0.6"])
 
 
 def test_param_groups_cover_each_stage_once_with_paper_rates() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -16,13 +16,14 @@ from depth_estimation_ros.sim.geometry import Box
 from depth_estimation_ros.sim.materials import TEXTURE_VARIANTS, Material
 from depth_estimation_ros.sim.shading import Lighting
 
-__all__ = ["ROOM_KINDS", "FurnishedRoom", "close_view_pose", "furnish_room"]
+__all__ = ["ROOM_KINDS", "FurnishedRoom", "close_view_pose", "furnish_room", "table_view"]
 
 ROOM_KINDS = ("bedroom", "living_room", "kitchen", "office", "dining_room", "study", "bathroom")
 _PATH_CLEARANCE = 0.6  # metres between furniture footprints and the camera trajectory
 _POSE_CLEARANCE = 0.55  # metres between furniture footprints and a random camera
 _CLOSE_CLEARANCE = 0.3  # metres between a close-up camera and any footprint or wall
 _CLOSE_RANGE = (0.5, 1.4)  # metres from a close-up camera to the piece it looks at
+_TABLE_RANGE = (0.3, 1.2)  # metres from a table-view camera to the edge of the work surface
 _WALL_COLOURS = (
     (1.0, 0.97, 0.92),
     (0.93, 0.96, 1.0),
@@ -629,17 +630,25 @@ class _RoomBuilder:
         return None
 
 
+def _top_box(room: FurnishedRoom, footprint: Footprint) -> Box | None:
+    """The top of a table, counter, desk, bed or low cabinet standing on ``footprint`` (its
+    highest part at least 0.25 m across with its top 0.3–1.2 m high; the first of equals),
+    or None."""
+    best: Box | None = None
+    for box in room.boxes:
+        top = box.center[2] + box.size[2] / 2
+        if (min(box.size[0], box.size[1]) >= 0.25 and 0.3 <= top <= 1.2
+                and furniture.rect_distance(np.array([box.center[:2]]), footprint) == 0.0
+                and (best is None or top > best.center[2] + best.size[2] / 2)):
+            best = box
+    return best
+
+
 def _work_surface(room: FurnishedRoom, footprint: Footprint) -> float | None:
     """Height of the top of a table, counter, desk, bed or low cabinet standing on
-    ``footprint`` (the highest part at least 0.25 m across, 0.3–1.2 m high), or None."""
-    tops = [
-        box.center[2] + box.size[2] / 2
-        for box in room.boxes
-        if min(box.size[0], box.size[1]) >= 0.25
-        and 0.3 <= box.center[2] + box.size[2] / 2 <= 1.2
-        and furniture.rect_distance(np.array([box.center[:2]]), footprint) == 0.0
-    ]
-    return max(tops) if tops else None
+    ``footprint`` (see :func:`_top_box`), or None."""
+    box = _top_box(room, footprint)
+    return None if box is None else box.center[2] + box.size[2] / 2
 
 
 def close_view_pose(room: FurnishedRoom, rng: np.random.Generator) -> CameraPose | None:
@@ -697,4 +706,119 @@ def close_view_pose(room: FurnishedRoom, rng: np.random.Generator) -> CameraPose
             pitch=pitch,
             roll=float(rng.uniform(-0.06, 0.06)),
         )
+    return None
+
+
+# what stands on a table in a table view: (kind, share); see _table_clutter
+_CLUTTER_KINDS = (("paper", 0.4), ("mug", 0.25), ("bottle", 0.1), ("appliance", 0.15),
+                  ("monitor", 0.1))
+
+
+def _table_clutter(top: Box, rng: np.random.Generator, first_material: int
+                   ) -> tuple[list[Box], list[Material]]:
+    """4–12 small things on the work surface ``top``: printed paper and magazines lying flat
+    (a picture or book-spine texture stretched over the sheet), mugs, bottles, small
+    appliances and monitors, each with its own material (indices from ``first_material``)."""
+    cx, cy, z0 = top.center[0], top.center[1], top.center[2] + top.size[2] / 2
+    hx, hy = top.size[0] / 2, top.size[1] / 2
+    c, s = math.cos(top.yaw), math.sin(top.yaw)
+    kinds = [k for k, _ in _CLUTTER_KINDS]
+    shares = np.array([p for _, p in _CLUTTER_KINDS])
+    boxes: list[Box] = []
+    materials: list[Material] = []
+    sheets = 0
+    for _ in range(int(rng.integers(4, 13))):
+        kind = kinds[int(rng.choice(len(kinds), p=shares / shares.sum()))]
+        variant = int(rng.integers(TEXTURE_VARIANTS))
+        tint = tuple(float(v) for v in rng.uniform(0.35, 1.1, 3))
+        lift = 0.0
+        if kind == "paper":
+            size = (rng.uniform(0.15, 0.32), rng.uniform(0.2, 0.3), rng.uniform(0.002, 0.015))
+            texture = str(rng.choice(["picture", "books", "paint"]))
+            material = Material(texture, variant, (1.0, 1.0, 1.0) if texture != "paint"
+                                else (1.02, 1.02, 1.0), None if texture != "paint" else 1.0)
+            lift = 0.003 * sheets  # sheets on sheets, not in one plane
+            sheets += 1
+        elif kind == "mug":
+            size = (rng.uniform(0.07, 0.1), rng.uniform(0.07, 0.1), rng.uniform(0.08, 0.13))
+            material = Material("paint", variant, tint, 1.0)
+        elif kind == "bottle":
+            size = (rng.uniform(0.06, 0.09), rng.uniform(0.06, 0.09), rng.uniform(0.15, 0.32))
+            material = Material(str(rng.choice(["paint", "metal"])), variant, tint, 0.5)
+        elif kind == "appliance":
+            size = (rng.uniform(0.15, 0.4), rng.uniform(0.12, 0.3), rng.uniform(0.12, 0.4))
+            material = Material(str(rng.choice(["metal", "paint", "cardboard"])), variant,
+                                tint, 0.6)
+        else:  # a monitor on a short stand
+            size = (rng.uniform(0.4, 0.6), 0.04, rng.uniform(0.28, 0.4))
+            material = Material("screen", variant, (1.0, 1.0, 1.0), None)
+            lift = float(rng.uniform(0.08, 0.15))
+        sx, sy, sz = (float(v) for v in size)
+        if sx > 2 * hx - 0.04 or sy > 2 * hy - 0.04:
+            continue
+        px = float(rng.uniform(-(hx - sx / 2 - 0.02), hx - sx / 2 - 0.02))
+        py = float(rng.uniform(-(hy - sy / 2 - 0.02), hy - sy / 2 - 0.02))
+        yaw = top.yaw + (float(rng.uniform(-math.pi, math.pi)) if kind != "monitor"
+                         else float(rng.uniform(-0.4, 0.4)))
+        centre = (cx + c * px - s * py, cy + s * px + c * py, z0 + lift + sz / 2)
+        offset = (float(rng.uniform(0, 1)), float(rng.uniform(0, 1)))
+        index = first_material + len(materials)
+        materials.append(material)
+        boxes.append(Box(centre, (sx, sy, sz), index, yaw, offset))
+        if kind == "monitor":
+            stand = Box((centre[0], centre[1], z0 + lift / 2), (0.08, 0.08, lift), index, yaw)
+            boxes.append(stand)
+    return boxes, materials
+
+
+def table_view(room: FurnishedRoom, rng: np.random.Generator
+               ) -> tuple[FurnishedRoom, CameraPose] | None:
+    """Someone standing at a cluttered table, desk or counter, looking down across it.
+
+    Hand-held recordings of real rooms (a kitchen table in 7-Scenes, a desk in TUM RGB-D)
+    spend much of their time like this: the camera 0.3–1.2 m from the edge of a work surface
+    (a top at least 0.45 m deep, 0.6–1.0 m high: a table, desk or counter) at 1.2–1.8 m
+    height, pitched down at a point near the middle of the top, rolled up to ±8.6°, the
+    surface covered with 4–12 small things (:func:`_table_clutter`) and the room behind it
+    in view. Returns the room with the clutter added (its other contents
+    unchanged) and the pose, or None when the room has no work surface or no pose keeps
+    ``_CLOSE_CLEARANCE`` from every footprint and wall.
+    """
+    surfaces = [(fp, box) for fp in room.footprints
+                if (box := _top_box(room, fp)) is not None
+                and min(box.size[0], box.size[1]) >= 0.45
+                and 0.6 <= box.center[2] + box.size[2] / 2 <= 1.0  # tables, desks, counters
+                and room.materials[box.material].texture not in ("leaves", "fabric")]
+    if not surfaces:
+        return None
+    footprint, top = surfaces[int(rng.integers(len(surfaces)))]
+    clutter, materials = _table_clutter(top, rng, len(room.materials))
+    surface = top.center[2] + top.size[2] / 2
+    lx, ly, lz = room.size
+    margin = _CLOSE_CLEARANCE
+    centre = np.array(top.center[:2])
+    for _ in range(300):
+        phi = rng.uniform(-math.pi, math.pi)
+        reach = max(footprint[2], footprint[3]) + rng.uniform(*_TABLE_RANGE)
+        point = centre + reach * np.array([math.cos(phi), math.sin(phi)])
+        gap = furniture.rect_distance(point[None], footprint)
+        if not _TABLE_RANGE[0] <= gap <= _TABLE_RANGE[1] + 0.3:
+            continue
+        if not (margin <= point[0] <= lx - margin and margin <= point[1] <= ly - margin):
+            continue
+        if any(furniture.rect_distance(point[None], fp) < margin for fp in room.footprints):
+            continue
+        heading = centre - point
+        height = float(rng.uniform(1.2, min(1.8, lz - 0.3)))
+        across = float(np.hypot(*heading)) + rng.uniform(-0.3, 0.5)  # around the centre
+        pitch = math.atan2(height - surface, across) + rng.uniform(-0.08, 0.08)
+        pose = CameraPose(
+            (float(point[0]), float(point[1]), height),
+            yaw=float(math.atan2(heading[1], heading[0]) + rng.uniform(-0.25, 0.25)),
+            pitch=float(np.clip(pitch, 0.15, 1.1)),
+            roll=float(rng.uniform(-0.15, 0.15)),
+        )
+        cluttered = replace(room, boxes=room.boxes + tuple(clutter),
+                            materials=room.materials + tuple(materials))
+        return cluttered, pose
     return None

@@ -28,7 +28,12 @@ from depth_estimation_ros.sim.camera import (
     resolve_intrinsics,
 )
 from depth_estimation_ros.sim.geometry import Box, build_faces
-from depth_estimation_ros.sim.layout import FurnishedRoom, close_view_pose, furnish_room
+from depth_estimation_ros.sim.layout import (
+    FurnishedRoom,
+    close_view_pose,
+    furnish_room,
+    table_view,
+)
 from depth_estimation_ros.sim.materials import Material, texture_atlas
 from depth_estimation_ros.sim.raster import rasterise, workspace
 from depth_estimation_ros.sim.shading import Lighting, Shader
@@ -141,18 +146,9 @@ class SyntheticScene:
         plausible camera pose drawn from the same seed, looking across the room, and its
         :attr:`close_pose` a close-up one (0.5–1.4 m from furniture or a wall, pitched down).
         """
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"Scene seed {seed!r} must be a non-negative integer.")
-        rng = np.random.default_rng([int(seed), 0x5EED])
+        rng = _scene_rng(seed)
         room = furnish_room(rng)
-        scene = SyntheticScene(
-            room.size,
-            room.boxes,
-            room.materials,
-            room_materials=room.room_materials,
-            lighting=room.lighting,
-            path_radii=room.path_radii,
-        )
+        scene = SyntheticScene._of_room(room)
         scene.default_pose = (
             room.camera
             if room.camera is not None
@@ -160,6 +156,30 @@ class SyntheticScene:
         )
         scene._close = (room, int(seed))  # drawn by close_pose when first asked for
         return scene
+
+    @classmethod
+    def random_table(cls, seed: int) -> SyntheticScene:
+        """The room of :meth:`random` with clutter on one of its tables, desks or counters
+        and a :attr:`default_pose` standing at it, looking down across it
+        (:func:`~depth_estimation_ros.sim.layout.table_view`), drawn from the seed's own
+        stream; a room without a work surface is :meth:`random`'s with its close-up pose."""
+        room = furnish_room(_scene_rng(seed))
+        view = table_view(room, np.random.default_rng([int(seed), 0x7AB1E]))
+        if view is None:
+            scene = cls.random(seed)
+            scene.default_pose = scene.close_pose
+            return scene
+        cluttered, pose = view
+        scene = SyntheticScene._of_room(cluttered)
+        scene.default_pose = pose
+        scene._close = (cluttered, int(seed))
+        return scene
+
+    @staticmethod
+    def _of_room(room: FurnishedRoom) -> SyntheticScene:
+        return SyntheticScene(room.size, room.boxes, room.materials,
+                              room_materials=room.room_materials, lighting=room.lighting,
+                              path_radii=room.path_radii)
 
     @property
     def close_pose(self) -> CameraPose:
@@ -239,7 +259,14 @@ class SyntheticScene:
         return SyntheticFrame(rgb=rgb, depth=depth, intrinsics=camera, pose=pose)
 
 
-VIEWS: tuple[str, ...] = ("room", "close")
+VIEWS: tuple[str, ...] = ("room", "close", "table")
+
+
+def _scene_rng(seed: int) -> np.random.Generator:
+    """The stream a random scene's room (and its across-the-room pose) is drawn from."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"Scene seed {seed!r} must be a non-negative integer.")
+    return np.random.default_rng([int(seed), 0x5EED])
 
 
 def render_scene(
@@ -257,10 +284,14 @@ def render_scene(
         height: Image height; default 480, or the intrinsics' height.
         intrinsics: Camera; None uses the NYU Kinect camera scaled to the size.
         view: ``"room"`` looks across the room (:attr:`SyntheticScene.default_pose`),
-            ``"close"`` at furniture or a wall from nearby (:attr:`SyntheticScene.close_pose`).
+            ``"close"`` at furniture or a wall from nearby (:attr:`SyntheticScene.close_pose`),
+            ``"table"`` down across a cluttered table (:meth:`SyntheticScene.random_table`).
     """
     if view not in VIEWS:
         raise ValueError(f"view {view!r} is not one of {VIEWS}")
+    if view == "table":
+        scene = SyntheticScene.random_table(seed)
+        return scene.render(scene.default_pose, width, height, intrinsics)
     scene = SyntheticScene.random(seed)
     pose = scene.close_pose if view == "close" else scene.default_pose
     return scene.render(pose, width, height, intrinsics)

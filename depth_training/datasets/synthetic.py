@@ -57,16 +57,22 @@ class SyntheticDepthSource:
         close_fraction: share of items seen from the scene's close-up pose (0.5–1.4 m from
             furniture or a wall, pitched down) instead of across the room; which items is
             fixed by ``seed`` (see :meth:`view`).
+        table_fraction: share of items seen down across a cluttered table, desk or counter
+            (``render_scene(view="table")``); ``close_fraction + table_fraction`` <= 1.
     """
 
     def __init__(self, n: int, seed: int = 0, width: int = NYU_WIDTH, height: int = NYU_HEIGHT,
                  cache_size: int = 128, camera: CameraIntrinsics | None = None,
-                 close_fraction: float = 0.0) -> None:
+                 close_fraction: float = 0.0, table_fraction: float = 0.0) -> None:
         if n < 1:
             raise ValueError(f"a synthetic source needs n >= 1 frames, got {n}")
         if not 0.0 <= close_fraction <= 1.0:
             raise ValueError(f"close_fraction must be in [0, 1], got {close_fraction}")
+        if not 0.0 <= table_fraction <= 1.0 - close_fraction:
+            raise ValueError(f"table_fraction must be in [0, 1 - close_fraction = "
+                             f"{1.0 - close_fraction:g}], got {table_fraction}")
         self.close_fraction = float(close_fraction)
+        self.table_fraction = float(table_fraction)
         if width < 8 or height < 8:
             raise ValueError(f"synthetic frames must be at least 8×8, got {width}x{height}")
         self.n, self.seed, self.width, self.height = int(n), int(seed), int(width), int(height)
@@ -103,11 +109,14 @@ class SyntheticDepthSource:
         return self.n
 
     def view(self, i: int) -> str:
-        """``"close"`` or ``"room"``: the renderer view of item ``i`` (fixed by the seed)."""
-        if self.close_fraction <= 0.0:
+        """``"close"``, ``"table"`` or ``"room"``: the renderer view of item ``i`` (fixed by
+        the seed; the draws of close-ups do not depend on ``table_fraction``)."""
+        if self.close_fraction <= 0.0 and self.table_fraction <= 0.0:
             return "room"
         draw = np.random.default_rng([self.seed, i % self.n, 2]).random()
-        return "close" if draw < self.close_fraction else "room"
+        if draw < self.close_fraction:
+            return "close"
+        return "table" if draw < self.close_fraction + self.table_fraction else "room"
 
     def image(self, i: int) -> np.ndarray:
         """(H, W, 3) uint8 RGB."""
@@ -130,5 +139,6 @@ class SyntheticDepthSource:
 
     def __repr__(self) -> str:
         close = f", close_fraction={self.close_fraction:g}" if self.close_fraction else ""
+        close += f", table_fraction={self.table_fraction:g}" if self.table_fraction else ""
         return (f"SyntheticDepthSource(n={self.n}, seed={self.seed}, "
                 f"{self.width}x{self.height}, fx={self.camera.fx:g}{close})")
