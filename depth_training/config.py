@@ -114,7 +114,7 @@ class DataConfig:
     # ^ (0.5–1.4 m from furniture or a wall, pitched down) rather than across the room;
     #   validation scenes always look across the room, so runs stay comparable
     synthetic_table_fraction: float = 0.0  # synthetic: share of training scenes seen down
-    # ^ across a cluttered table, desk or counter from 0.4–1.6 m (render_scene(view="table"))
+    # ^ across a cluttered table, desk or counter from 0.3–1.2 m (render_scene(view="table"))
     # ^ scene i of a source renders SeedSequence([seed, i]): different seeds, disjoint scenes
     width: int = 640  # synthetic: rendered frame width (pixels)
     height: int = 480  # synthetic: rendered frame height (pixels)

@@ -735,8 +735,10 @@ def _table_clutter(top: Box, rng: np.random.Generator, first_material: int
         if kind == "paper":
             size = (rng.uniform(0.15, 0.32), rng.uniform(0.2, 0.3), rng.uniform(0.002, 0.015))
             texture = str(rng.choice(["picture", "books", "paint"]))
-            material = Material(texture, variant, (1.0, 1.0, 1.0) if texture != "paint"
-                                else (1.02, 1.02, 1.0), None if texture != "paint" else 1.0)
+            if texture == "paint":  # a plain white sheet
+                material = Material(texture, variant, (1.02, 1.02, 1.0), 1.0)
+            else:  # a printed page: the texture stretched once over the sheet
+                material = Material(texture, variant, (1.0, 1.0, 1.0), None)
             lift = 0.003 * sheets  # sheets on sheets, not in one plane
             sheets += 1
         elif kind == "mug":
@@ -780,8 +782,8 @@ def table_view(room: FurnishedRoom, rng: np.random.Generator
     (a top at least 0.45 m deep, 0.6–1.0 m high: a table, desk or counter) at 1.2–1.8 m
     height, pitched down at a point near the middle of the top, rolled up to ±8.6°, the
     surface covered with 4–12 small things (:func:`_table_clutter`) and the room behind it
-    in view. Returns the room with the clutter added (its other contents
-    unchanged) and the pose, or None when the room has no work surface or no pose keeps
+    in view. Returns the room with the clutter added (its other contents unchanged) and the
+    pose, or None when the room has no work surface or no pose keeps
     ``_CLOSE_CLEARANCE`` from every footprint and wall.
     """
     surfaces = [(fp, box) for fp in room.footprints

@@ -147,7 +147,12 @@ class SyntheticScene:
         :attr:`close_pose` a close-up one (0.5–1.4 m from furniture or a wall, pitched down).
         """
         rng = _scene_rng(seed)
-        room = furnish_room(rng)
+        return SyntheticScene._random_of(furnish_room(rng), rng, seed)
+
+    @staticmethod
+    def _random_of(room: FurnishedRoom, rng: np.random.Generator, seed: int) -> SyntheticScene:
+        """:meth:`random`'s scene of ``room`` (furnished from ``rng``, which then draws the
+        pose when the room has none)."""
         scene = SyntheticScene._of_room(room)
         scene.default_pose = (
             room.camera
@@ -163,10 +168,11 @@ class SyntheticScene:
         and a :attr:`default_pose` standing at it, looking down across it
         (:func:`~depth_estimation_ros.sim.layout.table_view`), drawn from the seed's own
         stream; a room without a work surface is :meth:`random`'s with its close-up pose."""
-        room = furnish_room(_scene_rng(seed))
+        rng = _scene_rng(seed)
+        room = furnish_room(rng)
         view = table_view(room, np.random.default_rng([int(seed), 0x7AB1E]))
-        if view is None:
-            scene = cls.random(seed)
+        if view is None:  # the room is furnished once either way
+            scene = SyntheticScene._random_of(room, rng, seed)
             scene.default_pose = scene.close_pose
             return scene
         cluttered, pose = view
