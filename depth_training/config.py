@@ -125,6 +125,10 @@ class DataConfig:
     tolerance: float = 0.02  # rosbag / tum: largest colour-depth stamp difference (seconds)
     depth_scale: float = 0.0  # metres per depth unit; 0 = the kind's default (rosbag: by
     # ^ encoding, 16UC1 0.001 and 32FC1 1; tum: 1/5000; folder and 7scenes: 0.001)
+    registration: str = "auto"  # 7scenes/3dmatch: "7scenes" re-renders the depth in the
+    # ^ colour camera (Microsoft 7-Scenes' depth is not registered: depth camera fx 585,
+    #   colour 525), "none" takes them as aligned, "auto" = "7scenes" for 640x480 frames
+    #   whose depth camera is 7-Scenes' 585/585/320/240 and no fx given, else "none"
     fx: float = 0.0  # colour focal length x (pixels, at the image size); 0 = rosbag: from
     # ^ CameraInfo, tum: Freiburg 1 (517.3), folder: unknown (no focal-length rescale),
     #   7scenes: camera-intrinsics.txt, else 7-Scenes' Kinect (585 at 640x480)
@@ -314,6 +318,7 @@ def _validate_recording(d: DataConfig, where: str) -> None:
     elif split == "contiguous" and d.kind == "synthetic":
         raise ConfigError(f"{where}.split=contiguous needs a recording; synthetic scenes are "
                           "held out by their seed.")
+    _choice(f"{where}.registration", d.registration, ("auto", "7scenes", "none"))
     if not d.tolerance > 0:
         raise ConfigError(f"{where}.tolerance must be positive seconds, got {d.tolerance}.")
     for name in ("depth_scale", "fx", "fy", "cx", "cy"):

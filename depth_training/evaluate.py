@@ -63,7 +63,7 @@ DEFAULT_SPLIT_GAP = 10  # training's data.split_gap default
 RECORDING_VAL_FRACTION = 0.1  # held-out share of a recording: finetune_rgbd.yaml's
 # options of open_rgbd_source that a recording's --kind takes from the CLI or the run
 RGBD_OPTIONS: tuple[str, ...] = ("rgb_topic", "depth_topic", "info_topic", "tolerance",
-                                 "depth_scale", "fx", "fy", "cx", "cy")
+                                 "depth_scale", "fx", "fy", "cx", "cy", "registration")
 DEFAULT_SYNTHETIC_SEED = 1_000_000  # training's default synthetic validation seed
 
 
@@ -214,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"colour intrinsic {name} in pixels at the image size (rosbag: "
                              "overrides CameraInfo; tum default Freiburg 1; folder default "
                              "unknown; 7scenes default camera-intrinsics.txt)")
+    ap.add_argument("--registration", choices=("auto", "7scenes", "none"),
+                    help="7scenes/3dmatch: re-render the depth in the colour camera with "
+                         "7-Scenes' Kinect calibration (7scenes), take them as aligned (none), "
+                         "or 7scenes when the depth camera is 7-Scenes' 585/320/240 at 640x480 "
+                         "and no --fx is given (auto, the default)")
     ap.add_argument("--synthetic", type=int, metavar="N",
                     help="evaluate on N synthetic scenes instead of --data")
     ap.add_argument("--synthetic-seed", type=int,

@@ -13,6 +13,7 @@ from depth_estimation_ros.core.camera import (
     _ray_grid,
     backproject,
     project,
+    register_depth,
 )
 
 
@@ -173,3 +174,65 @@ def test_ray_grid_is_cached_per_camera_and_decimation() -> None:
     assert _ray_grid(cam, 1)[0] is not first[0]
     assert not first[0].flags.writeable
     assert first[0].shape == (1, 4) and first[1].shape == (3, 1)
+
+
+def _plane_scene(depth_camera: CameraIntrinsics) -> np.ndarray:
+    """A wall at 3 m with a box at 1 m in front of its middle, NaN and 0 holes."""
+    depth = np.full((depth_camera.height, depth_camera.width), 3.0, dtype=np.float32)
+    depth[20:28, 30:40] = 1.0
+    depth[2, 3] = np.nan
+    depth[4, 5] = 0.0
+    return depth
+
+
+def test_register_depth_with_the_same_camera_is_the_identity() -> None:
+    k = CameraIntrinsics(fx=58.5, fy=58.5, cx=32.0, cy=24.0, width=64, height=48)
+    depth = _plane_scene(k)
+    out = register_depth(depth, k, k, np.eye(4))
+    ok = np.isfinite(depth) & (depth > 0)
+    np.testing.assert_array_equal(out[ok], depth[ok])
+    assert np.isnan(out[~ok]).all() and out.dtype == np.float32
+
+
+def test_register_depth_reprojects_into_a_wider_shifted_camera() -> None:
+    # 7-Scenes' geometry at 1/10 scale: depth camera fx 58.5, colour fx 52.5, 2.5 cm apart
+    kd = CameraIntrinsics(fx=58.5, fy=58.5, cx=32.0, cy=24.0, width=64, height=48)
+    kc = CameraIntrinsics(fx=52.5, fy=52.5, cx=32.0, cy=24.0, width=64, height=48)
+    t = np.eye(4)
+    t[0, 3] = -0.3  # 30 cm: a shift of fx * 0.3 / z pixels (5.25 px at 3 m, 15.75 at 1 m)
+    depth = _plane_scene(kd)
+    out = register_depth(depth, kd, kc, t, fill=0.0)
+    # depth pixel (u, v) at z lands on u' = cx + (u - cx) * 52.5 / 58.5 - 52.5 * 0.3 / z
+    for u, v, z in ((10, 10, 3.0), (50, 40, 3.0), (34, 23, 1.0)):
+        uc = round(32.0 + (u - 32.0) * 52.5 / 58.5 - 52.5 * 0.3 / z)
+        vc = round(24.0 + (v - 24.0) * 52.5 / 58.5)
+        assert out[vc, uc] == pytest.approx(z), (u, v, z)
+    # the colour camera sees further than the depth camera: its border has no depth
+    assert (out[:, -3:] == 0.0).all() and (out[:2] == 0.0).all()
+    # the box (1 m, depth columns 30-39) moves 15.75 px, the wall 5.25: on row 24 the box
+    # covers colour columns 15-22 (over the wall landing there: a z-buffer), and the wall it
+    # hid from the depth camera (colour columns 25-33) stays without depth, not the box's
+    np.testing.assert_array_equal(out[24, 15:23], 1.0)
+    np.testing.assert_array_equal(out[24, 25:33], 0.0)
+    assert out[24, 10] == pytest.approx(3.0) and out[24, 40] == pytest.approx(3.0)
+
+
+def test_register_depth_keeps_the_nearest_of_two_surfaces() -> None:
+    k = CameraIntrinsics(fx=50.0, fy=50.0, cx=15.5, cy=0.0, width=32, height=1)
+    depth = np.full((1, 32), 4.0, dtype=np.float32)
+    depth[0, 16] = 1.0  # a thin post at 1 m; moving 0.24 m sideways shifts it 12 px, the wall 3
+    t = np.eye(4)
+    t[0, 3] = 0.24
+    out = register_depth(depth, k, k, t)
+    assert out[0, 16 + 12] == pytest.approx(1.0)  # the post covers the wall that lands there
+    assert out[0, 16 + 3] == pytest.approx(4.0) or np.isnan(out[0, 16 + 3])
+    assert np.nanmax(out) == pytest.approx(4.0) and np.isnan(out[0, :3]).all()
+
+
+@pytest.mark.parametrize("t", [
+    np.eye(3), np.full((4, 4), np.nan), np.diag([2.0, 1, 1, 1]),
+    np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [1, 0, 0, 1.0]])])
+def test_register_depth_rejects_a_transform_that_is_not_rigid(t: np.ndarray) -> None:
+    k = CameraIntrinsics(fx=50.0, fy=50.0, cx=4.0, cy=3.0, width=8, height=6)
+    with pytest.raises(ValueError, match="rigid transform"):
+        register_depth(np.ones((6, 8), dtype=np.float32), k, k, t)

@@ -104,6 +104,61 @@ def test_scene_folder_of_sequences_and_intrinsics_beside_or_default(tmp_path: Pa
     assert (k.fx, k.fy, k.cx, k.cy) == (80.0, 80.0, 31.5, 23.5)
 
 
+def _kinect_sequence(folder: Path, intrinsics: str | None) -> Path:
+    """One 640x480 frame in Microsoft 7-Scenes' form: a wall 2 m away, two invalid pixels."""
+    folder.mkdir(parents=True)
+    rgb = np.full((480, 640, 3), 90, dtype=np.uint8)
+    mm = np.full((480, 640), 2000, dtype=np.uint16)
+    mm[240, 320] = 0
+    mm[100, 100] = 65535
+    _write_frame(folder, 0, rgb, mm, np.eye(4), colour="png")
+    if intrinsics is not None:
+        (folder / "camera-intrinsics.txt").write_text(intrinsics)
+    return folder
+
+
+def test_seven_scenes_depth_is_registered_to_its_colour_camera(tmp_path: Path) -> None:
+    kinect = "585 0 320\n0 585 240\n0 0 1\n"  # 7-Scenes' depth camera, as copies write it
+    for name, text in (("file", kinect), ("nofile", None)):
+        seq = _kinect_sequence(tmp_path / name, text)
+        src = open_rgbd_source("7scenes", seq)  # auto: this is 7-Scenes' Kinect
+        assert src.registration == "7scenes"
+        k = src.intrinsics(0)
+        assert (k.fx, k.fy, k.cx, k.cy) == (525.0, 525.0, 320.0, 240.0)  # the colour camera
+        depth = src.depth(0)
+        # the wall, seen 2.6 cm to the side and turned by < 0.6 deg: still ~2 m
+        assert np.median(depth[depth > 0]) == pytest.approx(2.0, abs=0.01)
+        # the colour camera sees wider (fx 525 < 585): its border has no depth
+        assert (depth[:, :15] == 0).all() and (depth[:, -40:] == 0).all()
+        assert (depth[:15] == 0).all() and (depth[-25:] == 0).all()
+        # ... and the colour camera sits 2.6 cm to the right: the wall's image moves ~7 px left
+        cols = np.flatnonzero((depth > 0).any(axis=0))
+        assert 300 < (cols.min() + cols.max()) / 2 < 315
+        assert 0.75 < (depth > 0).mean() < 0.85  # (525 / 585)^2 = 0.81 of the frame
+        as_given = SevenScenesRGBD(seq, registration="none")
+        assert as_given.intrinsics(0).fx == 585.0 and as_given.depth(0)[10, 10] == 2.0
+        assert as_given.depth(0)[240, 320] == 0.0 and as_given.depth(0)[100, 100] == 0.0
+        assert repr(src) != repr(as_given)  # frame caches of the two do not mix
+    # an explicit colour camera still registers when asked, into that camera
+    k = SevenScenesRGBD(seq, fx=500.0, registration="7scenes").intrinsics(0)
+    assert (k.fx, k.cx, k.cy) == (500.0, 319.5, 239.5)
+    assert SevenScenesRGBD(seq, fx=500.0).registration == "none"  # auto: a given camera
+
+
+def test_other_sequences_are_taken_as_registered(tmp_path: Path) -> None:
+    small = _sequence(tmp_path / "small", 2)  # 585 scaled to 64x48: not the Kinect's frames
+    assert SevenScenesRGBD(small).registration == "none"
+    assert open_rgbd_source("3dmatch", small).registration == "none"
+    other = _kinect_sequence(tmp_path / "other", "570 0 320\n0 570 240\n0 0 1\n")
+    src = SevenScenesRGBD(other)
+    assert src.registration == "none" and src.intrinsics(0).fx == 570.0
+    assert src.depth(0)[5, 5] == 2.0
+    registered = SevenScenesRGBD(small, registration="7scenes")  # scaled calibration
+    assert registered.intrinsics(0).fx == pytest.approx(52.5)
+    with pytest.raises(DatasetError, match="unknown 7-Scenes registration 'kinect'"):
+        SevenScenesRGBD(small, registration="kinect")
+
+
 @pytest.mark.parametrize(("text", "match"), [
     ("585 0 320\n0 585 240\n", r"rows of \[3, 3\] numbers"),
     ("585 0 320 0\n0 585 240\n0 0 1\n", r"rows of \[4, 3, 3\] numbers"),
@@ -214,3 +269,6 @@ def test_the_config_and_the_readers_know_the_same_recording_kinds() -> None:
     assert config.RGBD_KINDS == rgbd.RGBD_KINDS and "7scenes" in config.DATA_KINDS
     with pytest.raises(config.ConfigError, match="data.path must name the recording"):
         config.load_config(FINETUNE, ["data.kind=7scenes"])
+    with pytest.raises(config.ConfigError, match="data.registration must be one of auto"):
+        config.load_config(FINETUNE, ["data.kind=7scenes", "data.path=x",
+                                      "data.registration=yes"])

@@ -25,6 +25,7 @@ __all__ = [
     "CameraIntrinsics",
     "backproject",
     "project",
+    "register_depth",
 ]
 
 # NYU Depth v2 Kinect RGB camera at 640x480 (pixels).
@@ -337,3 +338,59 @@ def project(points: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray:
     u = intrinsics.fx * points[..., 0] * inv_z + intrinsics.cx
     v = intrinsics.fy * points[..., 1] * inv_z + intrinsics.cy
     return np.stack([u, v], axis=-1)
+
+
+def register_depth(
+    depth: np.ndarray,
+    depth_camera: CameraIntrinsics,
+    colour_camera: CameraIntrinsics,
+    depth_to_colour: np.ndarray,
+    fill: float = float("nan"),
+) -> np.ndarray:
+    """Re-render a depth camera's image in a colour camera (what ``depth_image_proc``'s
+    ``register`` node does): each valid depth pixel is back-projected, moved by the rigid
+    transform into the colour camera's optical frame and projected to its nearest colour
+    pixel; where several land on one pixel the nearest surface wins (a z-buffer), so what the
+    colour camera cannot see is not painted through a foreground edge. No hole filling: a
+    colour camera with a longer focal length than the depth camera's (or a finer grid) leaves
+    pixels between the projected ones at ``fill``.
+
+    Args:
+        depth: (H, W) float depth in metres of the depth camera; NaN, non-positive or
+            infinite = no return.
+        depth_camera: The depth camera (its size must be the depth image's).
+        colour_camera: The target camera; the output has its size.
+        depth_to_colour: (4, 4) rigid transform taking points from the depth camera's optical
+            frame to the colour camera's (metres).
+        fill: Value of the colour pixels no depth pixel lands on.
+
+    Returns:
+        (colour H, colour W) float32 depth in metres along the colour camera's optical axis.
+
+    Raises:
+        ValueError: A depth image that does not match its camera, or a transform that is not
+            a finite 4×4 rigid matrix with last row 0 0 0 1.
+    """
+    t = np.asarray(depth_to_colour, dtype=np.float64)
+    if (t.shape != (4, 4) or not np.isfinite(t).all()
+            or not np.allclose(t[3], (0.0, 0.0, 0.0, 1.0))
+            or not np.allclose(t[:3, :3] @ t[:3, :3].T, np.eye(3), atol=1e-4)):
+        raise ValueError(f"depth_to_colour must be a finite 4x4 rigid transform (rotation, "
+                         f"translation, last row 0 0 0 1); got {t.tolist()}")
+    points = backproject(np.asarray(depth, dtype=np.float32), depth_camera).reshape(-1, 3)
+    points = points[np.isfinite(points[:, 2])].astype(np.float64)
+    moved = points @ t[:3, :3].T + t[:3, 3]
+    with np.errstate(invalid="ignore"):
+        uv = np.rint(project(moved, colour_camera))
+        width, height = colour_camera.width, colour_camera.height
+        inside = ((moved[:, 2] > 0.0) & (uv[:, 0] >= 0) & (uv[:, 0] < width)
+                  & (uv[:, 1] >= 0) & (uv[:, 1] < height))
+    z = moved[inside, 2]
+    pixel = uv[inside, 1].astype(np.int64) * width + uv[inside, 0].astype(np.int64)
+    order = np.lexsort((z, pixel))  # by pixel, nearest first within a pixel
+    pixel, z = pixel[order], z[order]
+    first = np.ones(pixel.size, dtype=bool)
+    first[1:] = pixel[1:] != pixel[:-1]
+    out = np.full(height * width, fill, dtype=np.float32)
+    out[pixel[first]] = z[first]
+    return out.reshape(height, width)

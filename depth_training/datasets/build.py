@@ -93,6 +93,7 @@ def _source_split(d: Any, seed: int, where: str) -> tuple[Any, np.ndarray, Any, 
         src = open_rgbd_source(d.kind, d.path, rgb_topic=d.rgb_topic, depth_topic=d.depth_topic,
                                info_topic=d.info_topic, tolerance=d.tolerance,
                                depth_scale=d.depth_scale, fx=d.fx, fy=d.fy, cx=d.cx, cy=d.cy,
+                               registration=d.registration,
                                cache_size=1 if d.frame_cache else d.cache_frames)
     else:
         src = NYUv2Labeled(d.path, preload=d.preload)

@@ -16,7 +16,9 @@
   intrinsics are parameters.
 - ``7scenes`` (alias ``3dmatch``; :class:`~depth_training.datasets.seven_scenes.SevenScenesRGBD`):
   Microsoft 7-Scenes / 3DMatch sequences, ``frame-NNNNNN.color.jpg``, ``.depth.png`` (16-bit
-  millimetres, 0 and 65535 invalid), ``.pose.txt``, intrinsics from ``camera-intrinsics.txt``.
+  millimetres, 0 and 65535 invalid), ``.pose.txt``, intrinsics from ``camera-intrinsics.txt``;
+  ``registration`` (``auto``, ``7scenes``, ``none``) re-renders Microsoft 7-Scenes' depth in
+  its colour camera (its module's docstring). The other kinds ignore it.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ def open_rgbd_source(kind: str, path: str | os.PathLike[str], *,
                      info_topic: str = DEFAULT_INFO_TOPIC,
                      tolerance: float = DEFAULT_TOLERANCE_S, depth_scale: float = 0.0,
                      fx: float = 0.0, fy: float = 0.0, cx: float = 0.0, cy: float = 0.0,
-                     cache_size: int = 64) -> RosbagRGBD | TumRGBD | FolderRGBD | SevenScenesRGBD:
+                     cache_size: int = 64, registration: str = "auto",
+                     ) -> RosbagRGBD | TumRGBD | FolderRGBD | SevenScenesRGBD:
     """Open a recording of ``kind`` (``rosbag``, ``tum``, ``folder``, ``7scenes``/``3dmatch``).
 
     Raises:
@@ -59,5 +62,5 @@ def open_rgbd_source(kind: str, path: str | os.PathLike[str], *,
     if kind == "folder":
         return FolderRGBD(path, depth_scale, fx, fy, cx, cy, cache_size)
     if kind in ("7scenes", "3dmatch"):
-        return SevenScenesRGBD(path, fx, fy, cx, cy, depth_scale, cache_size)
+        return SevenScenesRGBD(path, fx, fy, cx, cy, depth_scale, cache_size, registration)
     raise DatasetError(f"unknown RGB-D data kind {kind!r}; expected one of {RGBD_KINDS}")
