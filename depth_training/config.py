@@ -48,6 +48,7 @@ SCHEDULES = ("constant", "step", "cosine")
 BEST_METRICS = ("val_loss", "delta1")
 DATA_KINDS = ("nyuv2", "synthetic", "rosbag", "tum", "folder", "7scenes", "3dmatch")
 RGBD_KINDS = ("rosbag", "tum", "folder", "7scenes", "3dmatch")  # 3dmatch = 7scenes
+REGISTRATIONS = ("auto", "7scenes", "none")  # 7scenes/3dmatch depth registration
 SPLITS = ("official", "random", "contiguous")
 PREPROCESS = ("paper", "full_frame")
 
@@ -318,7 +319,7 @@ def _validate_recording(d: DataConfig, where: str) -> None:
     elif split == "contiguous" and d.kind == "synthetic":
         raise ConfigError(f"{where}.split=contiguous needs a recording; synthetic scenes are "
                           "held out by their seed.")
-    _choice(f"{where}.registration", d.registration, ("auto", "7scenes", "none"))
+    _choice(f"{where}.registration", d.registration, REGISTRATIONS)
     if not d.tolerance > 0:
         raise ConfigError(f"{where}.tolerance must be positive seconds, got {d.tolerance}.")
     for name in ("depth_scale", "fx", "fy", "cx", "cy"):

@@ -48,6 +48,7 @@ from depth_training.datasets.rosbag import (
     DEFAULT_INFO_TOPIC,
     DEFAULT_RGB_TOPIC,
 )
+from depth_training.datasets.seven_scenes import REGISTRATIONS
 from depth_training.datasets.source import DepthSource
 from depth_training.datasets.splits import make_split
 from depth_training.datasets.synthetic import SyntheticDepthSource
@@ -214,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"colour intrinsic {name} in pixels at the image size (rosbag: "
                              "overrides CameraInfo; tum default Freiburg 1; folder default "
                              "unknown; 7scenes default camera-intrinsics.txt)")
-    ap.add_argument("--registration", choices=("auto", "7scenes", "none"),
+    ap.add_argument("--registration", choices=REGISTRATIONS,
                     help="7scenes/3dmatch: re-render the depth in the colour camera with "
                          "7-Scenes' Kinect calibration (7scenes), take them as aligned (none), "
                          "or 7scenes when the depth camera is 7-Scenes' 585/320/240 at 640x480 "

@@ -22,6 +22,7 @@ from depth_training import evaluate as evaluate_cli
 from depth_training.config import load_config
 from depth_training.datasets.build import build_datasets
 from depth_training.datasets.rgbd import open_rgbd_source
+from depth_training.datasets.seven_scenes import REGISTRATIONS as SEVEN_SCENES_REGISTRATIONS
 from depth_training.datasets.seven_scenes import SevenScenesRGBD
 from depth_training.errors import DatasetError
 from depth_training.train import main
@@ -267,6 +268,7 @@ def test_the_config_and_the_readers_know_the_same_recording_kinds() -> None:
     from depth_training.datasets import rgbd
 
     assert config.RGBD_KINDS == rgbd.RGBD_KINDS and "7scenes" in config.DATA_KINDS
+    assert config.REGISTRATIONS == SEVEN_SCENES_REGISTRATIONS
     with pytest.raises(config.ConfigError, match="data.path must name the recording"):
         config.load_config(FINETUNE, ["data.kind=7scenes"])
     with pytest.raises(config.ConfigError, match="data.registration must be one of auto"):

@@ -175,22 +175,23 @@ class SevenScenesRGBD(RecordingSource):
         self.depth_scale = depth_scale if depth_scale > 0 else SEVEN_SCENES_DEPTH_SCALE
         first = read_colour(files[0][0])
         self.height, self.width = first.shape[:2]
-        given = fx > 0
-        self._depth_camera = self._camera(fx, fy, cx, cy, folders[0])
+        colour = (given_intrinsics(fx, fy, cx, cy, self.width, self.height, str(self.path))
+                  if fx > 0 else None)
+        if registration == "auto" and colour is not None:
+            registration = "none"  # a camera given for the colour images: taken as aligned
+        depth_camera = (colour if colour is not None and registration == "none"
+                        else self._camera(folders[0]))
         if registration == "auto":
-            kinect = (self._depth_camera.fx, self._depth_camera.fy, self._depth_camera.cx,
-                      self._depth_camera.cy) == SEVEN_SCENES_INTRINSICS
-            registration = ("7scenes" if not given and kinect
-                            and (self.width, self.height) == (640, 480) else "none")
+            kinect = (depth_camera.fx, depth_camera.fy, depth_camera.cx,
+                      depth_camera.cy) == SEVEN_SCENES_INTRINSICS
+            registration = ("7scenes" if kinect and (self.width, self.height) == (640, 480)
+                            else "none")
         self.registration = registration
-        self._intrinsics = self._depth_camera
-        if registration == "7scenes":
-            self._depth_camera = self._camera(0.0, 0.0, 0.0, 0.0, folders[0])
-            if given:
-                self._intrinsics = given_intrinsics(fx, fy, cx, cy, self.width, self.height,
-                                                    str(self.path))
-            else:
-                self._intrinsics = self._scaled(SEVEN_SCENES_COLOUR_INTRINSICS)
+        self._depth_camera = depth_camera
+        if colour is None:
+            colour = (self._scaled(SEVEN_SCENES_COLOUR_INTRINSICS) if registration == "7scenes"
+                      else depth_camera)
+        self._intrinsics = colour
         self._pair(0)  # the first frame decodes (and its depth fits), or this fails now
         how = ("depth registered to the colour camera (7-Scenes' Kinect calibration; depth "
                f"camera fx {self._depth_camera.fx:.1f})" if registration == "7scenes"
@@ -198,10 +199,8 @@ class SevenScenesRGBD(RecordingSource):
         log.info(f"{self.path}: {len(self)} 7-Scenes frames in {len(folders)} sequence(s), "
                  f"{self.width}x{self.height}, colour fx {self._intrinsics.fx:.1f}; {how}")
 
-    def _camera(self, fx: float, fy: float, cx: float, cy: float,
-                first: Path) -> CameraIntrinsics:
-        if fx > 0:
-            return given_intrinsics(fx, fy, cx, cy, self.width, self.height, str(self.path))
+    def _camera(self, first: Path) -> CameraIntrinsics:
+        """The file's camera (``camera-intrinsics.txt``), else 7-Scenes' depth camera."""
         for folder in dict.fromkeys((first, self.path, self.path.parent)):
             candidate = folder / INTRINSICS_FILE
             if candidate.is_file():
