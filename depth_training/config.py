@@ -178,6 +178,9 @@ class TrainConfig:
     freeze_backbone_bn: bool = False  # only scale 1's ImageNet backbone keeps its BatchNorm
     # ^ statistics: with `pretrained`, those of real photographs; training on rendered frames
     #   would replace them with a renderer's, which real frames then do not match
+    feature_style_p: float = 0.0  # DSU feature-statistics noise in scale 1's ImageNet backbone
+    # ^ per style point and batch (depth_training.style; 0 = off): the rest of the network
+    #   learns not to rely on the renderer's feature statistics
     channels_last: bool = True  # channels-last tensors: about 2× faster convs on CPU and GPU
     # --- model and input ---
     model: dict[str, Any] = field(default_factory=lambda: {"variant": "eigen_vgg16"})
@@ -286,6 +289,8 @@ class TrainConfig:
                 raise ConfigError(f"{where}.kind must be one of {', '.join(RGBD_KINDS)}; got "
                                   f"{sub.kind!r}.")
             _validate_recording(sub, where)
+        if not 0.0 <= self.feature_style_p <= 1.0:
+            raise ConfigError(f"feature_style_p must be in [0, 1], got {self.feature_style_p}.")
         if not 0.0 <= self.loss_lambda <= 1.0:
             raise ConfigError(f"loss_lambda must be in [0, 1], got {self.loss_lambda}.")
         if len(self.betas) != 2:

@@ -99,6 +99,7 @@ from depth_training.run_state import (
     set_rng_state,
     training_dict,
 )
+from depth_training.style import FeatureStyleNoise
 from depth_training.validation import validate
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,16 @@ class Trainer:
             self.pretrained = init[3]
         if cfg.pretrained and not resume and "coarse" in self.plan:
             self.pretrained = init_pretrained(self.model, cfg.pretrained, self.main)
+        self.style = None
+        if cfg.feature_style_p > 0:
+            backbone = getattr(self.model.scale1, "features", None)
+            if backbone is None or not hasattr(backbone, "mid_channels"):
+                raise ConfigError(f"feature_style_p needs an ImageNet backbone; "
+                                  f"{self.model_config.variant} has none")
+            try:
+                self.style = FeatureStyleNoise(backbone, cfg.feature_style_p)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
         self.log = RunLog(self.run_dir, enabled=self.main)
         self.log.start(cfg, self.state.global_step if self._resume_ckpt is not None else None)
         barrier(self.dist)
