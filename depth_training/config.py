@@ -161,7 +161,8 @@ class TrainConfig:
     seed: int = 0  # base seed; rank r of a DDP run uses seed + r for its own randomness
     stage: str = "all"  # "coarse" (scales 1+2), "fine" (scale 3, 1+2 frozen) or "all" (both)
     init_from: str = ""  # checkpoint to start from (fine-tuning; "shipped" = the package's
-    # ^ default, "shipped_mobile" = its mobile_synthetic.pt, the better start on real cameras):
+    # ^ default mobile_dsu_synthetic.pt, "shipped_mobile" = its mobile_synthetic.pt,
+    #   "shipped_compact" = its compact_synthetic.pt):
     # ^ its model config and preprocessing replace model/preprocess, the optimiser starts
     #   fresh; stage=fine without it starts from this run's coarse_best.pt
     pretrained: str = ""  # local ImageNet file for scale 1: eigen_vgg16 a torchvision vgg16
@@ -218,6 +219,9 @@ class TrainConfig:
     patience: StageInts = field(default_factory=lambda: StageInts(coarse=0, fine=10))
     # ^ stop a stage after this many validations without improvement (0 = never stop early)
     min_delta: float = 0.0  # an improvement must beat the best by more than this
+    validate_start: bool = True  # with init_from: each stage first scores the weights it
+    # ^ starts from and keeps them as its best (epoch 0), so fine-tuning never returns a
+    #   best.pt worse on validation than its start
     best_metric: str = "val_loss"  # "val_loss" (lower is better) or "delta1" (higher is better)
     save_every_steps: int = 0  # also write last.pt every N steps (0 = only after each epoch)
     time_limit_min: StageFloats = field(default_factory=StageFloats)

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from depth_estimation_ros.core.checkpoint import (
+    COMPACT_WEIGHTS_NAME,
     MOBILE_WEIGHTS_NAME,
     checkpoint_configs,
     default_checkpoint_path,
@@ -45,11 +46,14 @@ def _float_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
 
 def init_path(cfg: TrainConfig) -> Path:
     """``init_from`` as a path (``shipped`` = the package's default checkpoint,
-    ``shipped_mobile`` = its ``mobile_synthetic.pt``)."""
+    ``shipped_mobile`` = its ``mobile_synthetic.pt``, ``shipped_compact`` = its
+    ``compact_synthetic.pt``)."""
     if cfg.init_from == "shipped":
         return default_checkpoint_path()
     if cfg.init_from == "shipped_mobile":
         return shipped_weights_path(MOBILE_WEIGHTS_NAME)
+    if cfg.init_from == "shipped_compact":
+        return shipped_weights_path(COMPACT_WEIGHTS_NAME)
     return Path(cfg.init_from)
 
 
@@ -66,7 +70,7 @@ def load_init_from(cfg: TrainConfig, verbose: bool = True) -> tuple[
     src = init_path(cfg)
     if not src.is_file():
         raise TrainingError(f"init_from {src} does not exist; expected a checkpoint "
-                            "(e.g. depth_estimation_ros/weights/compact_synthetic.pt or a "
+                            "(e.g. depth_estimation_ros/weights/mobile_dsu_synthetic.pt or a "
                             "run's best.pt).")
     ckpt = load_checkpoint(src, map_location="cpu")
     mc, pre = checkpoint_configs(ckpt, f"init_from {src}")

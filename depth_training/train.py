@@ -262,6 +262,9 @@ class Trainer:
                      f"{self.dist.world_size} process(es), device {self.device}")
         self._tick = time.monotonic()
         self._last_lr = base_lr
+        if (cfg.validate_start and cfg.init_from and st.epoch == 0 and st.step_in_epoch == 0
+                and st.best is None and not resuming_here):
+            self._validate_start(stage, st, val_loader, is_last)
         while st.epoch < epochs and not st.stopped_early:
             if self._time_fraction(stage) >= 1.0:
                 st.stopped_early = True
@@ -301,6 +304,30 @@ class Trainer:
             self._time_fraction(stage)  # count the validation time too
             self.log.row(row)
             self._save("last.pt", stage, optimizer=optimizer)
+
+    def _validate_start(self, stage: str, st: StageState, val_loader: DataLoader,
+                        is_last: bool) -> None:
+        """Fine-tuning: score the weights the stage starts from and make them the stage's
+        best (epoch 0), so an epoch must beat them to replace them and ``best.pt`` is never
+        worse on validation than the checkpoint the run started from."""
+        result = None
+        if self.main:
+            result = validate(self.model, val_loader, stage, self.cfg, self.device,
+                              self.amp_dtype, self.memory_format)
+        result = broadcast(result, self.dist)
+        value = result[self.cfg.best_metric]
+        if math.isfinite(value):
+            st.best, st.best_epoch = float(value), 0
+            metrics = {**result, "stage": stage, "epoch": 0}
+            self._save(f"{stage}_best.pt", stage, metrics)
+            if is_last:
+                self._save("best.pt", stage, metrics)
+        self.log.row({"epoch": 0, "stage": stage, "step": self.state.global_step, **result})
+        if self.main:
+            log.info(f"{stage} start: val {result['val_loss']:.4f}, delta1 "
+                     f"{result['delta1']:.3f}, rmse {result['rmse']:.3f} (the weights it "
+                     "starts from: an epoch must beat them)")
+        self._time_fraction(stage)  # the validation counts towards the stage's time limit
 
     def _time_fraction(self, stage: str) -> float:
         """Add the time since the last call to the stage; return the share of its limit used.

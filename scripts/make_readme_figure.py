@@ -155,6 +155,10 @@ def compose(rgb: np.ndarray, depth: np.ndarray, camera: CameraIntrinsics, xyz: n
     bar = fig.colorbar(image, cax=bar_ax)
     bar.set_label("depth (m)", fontsize=9)
     bar.ax.tick_params(labelsize=8)
+    # two-character tick labels, so the label stays clear of the cloud panel beside it
+    step = 0.5 if vmax - vmin > 1.0 else 0.2
+    bar.ax.yaxis.set_major_locator(matplotlib.ticker.MultipleLocator(step))
+    bar.ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.1f"))
     pos = bar_ax.get_position()  # a slimmer, shorter bar, centred on the depth panels
     bar_ax.set_position([pos.x0, pos.y0 + 0.08 * pos.height, pos.width * 0.45,
                          pos.height * 0.84])

@@ -227,8 +227,8 @@ def test_finetune_on_7scenes_frames_lowers_the_held_out_loss(room: Path, tmp_pat
     run = tmp_path / "run"
     assert main(["--config", str(FINETUNE), "--out", str(run), "data.kind=7scenes",
                  f"data.path={room}", "data.val_fraction=0.25", "data.split_gap=2",
-                 "batch_size=8", "eval_batch_size=8", *FAST, "epochs.coarse=1",
-                 "epochs.fine=1"]) == 0
+                 "batch_size=8", "eval_batch_size=8", *FAST, "epochs.coarse=4",
+                 "epochs.fine=2"]) == 0
     cfg = load_config(run / "config.yaml")
     assert cfg.data.kind == "7scenes" and cfg.data.resolved_split() == "contiguous"
     before, _, pre = model_from_checkpoint(default_checkpoint_path())
@@ -239,7 +239,7 @@ def test_finetune_on_7scenes_frames_lowers_the_held_out_loss(room: Path, tmp_pat
     loader = DataLoader(val, batch_size=8)
     loss = {name: validate(m, loader, "fine", cfg, torch.device("cpu"))["val_loss"]
             for name, m in (("before", before), ("after", after))}
-    assert loss["after"] < 0.8 * loss["before"], loss  # measured: 0.025 -> 0.013
+    assert loss["after"] < 0.8 * loss["before"], loss  # measured: 0.026 -> 0.004
     # evaluation reads the same kind and defaults to the run's held-out frames
     evaluate_cli.main(["--checkpoint", str(run / "best.pt"), "--data", str(room), "--kind",
                        "7scenes", "--out", str(tmp_path / "eval"), "--no-progress",

@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from depth_training.config import ConfigError, load_config
+from depth_training.config import ConfigError, TrainConfig, load_config
 from depth_training.train import main
 
 TINY_MODEL = [
@@ -125,7 +125,8 @@ def test_trains_on_a_nyu_layout_file_and_fine_stage_from_init(tmp_path: Path) ->
     fine = tmp_path / "fine"
     # options and overrides may be mixed in any order
     assert main(["stage=fine", "--config", str(CONFIG), "epochs.fine=1", "--out", str(fine),
-                 f"init_from={coarse / 'coarse_best.pt'}", *data, *TINY_MODEL, *FAST]) == 0
+                 f"init_from={coarse / 'coarse_best.pt'}", "validate_start=false", *data,
+                 *TINY_MODEL, *FAST]) == 0
     rows = _rows(fine)
     assert [(r["stage"], r["step"]) for r in rows] == [("fine", "1")]
     best = torch.load(fine / "best.pt", weights_only=True)
@@ -136,6 +137,36 @@ def test_trains_on_a_nyu_layout_file_and_fine_stage_from_init(tmp_path: Path) ->
             assert torch.equal(v, before[k]), k
     assert any(not torch.equal(v, before[k]) for k, v in best["model_state"].items()
                if k.startswith("scale3."))
+
+
+def test_a_fine_tune_never_returns_a_best_worse_than_its_start(tmp_path: Path) -> None:
+    mat = write_nyu_file(tmp_path / "nyu.mat", n=5)
+    data = ["data.kind=nyuv2", f"data.path={mat}", "data.split=random", "data.val_fraction=0.2",
+            "batch_size=2", "eval_batch_size=2", "max_steps_per_epoch=1"]
+    start = tmp_path / "start"
+    assert main(["--config", str(CONFIG), "--out", str(start), "stage=all", "epochs.coarse=1",
+                 "epochs.fine=1", *data, *TINY_MODEL, *FAST]) == 0
+    start_state = torch.load(start / "best.pt", weights_only=True)["model_state"]
+    # steps that can only hurt: plain SGD at an absurd rate
+    hurt = ["stage=all", "epochs.coarse=2", "epochs.fine=1", "optimizer=sgd", "lr.coarse=10",
+            "lr.fine=10", "schedule=constant", f"init_from={start / 'best.pt'}", *data,
+            *TINY_MODEL, *FAST]
+    kept = tmp_path / "kept"
+    assert main(["--config", str(CONFIG), "--out", str(kept), *hurt]) == 0
+    rows = _rows(kept)
+    assert [(r["stage"], r["epoch"]) for r in rows][:1] == [("coarse", "0")]
+    assert ("fine", "0") in [(r["stage"], r["epoch"]) for r in rows]
+    best = torch.load(kept / "best.pt", weights_only=True)
+    assert best["metrics"]["epoch"] == 0  # no epoch beat the start
+    for k, v in best["model_state"].items():
+        assert torch.equal(v, start_state[k]), k
+    # without the start's score the run hands back what the bad steps made
+    lost = tmp_path / "lost"
+    assert main(["--config", str(CONFIG), "--out", str(lost), "validate_start=false",
+                 *hurt]) == 0
+    assert "0" not in [r["epoch"] for r in _rows(lost)]
+    got = torch.load(lost / "best.pt", weights_only=True)["model_state"]
+    assert any(not torch.equal(v, start_state[k]) for k, v in got.items())
 
 
 @pytest.mark.parametrize(
@@ -326,15 +357,14 @@ def test_pretrained_vgg16_initialises_scale1(tmp_path: Path) -> None:
         assert torch.allclose(got[f"scale1.{k}"], state[k], atol=1e-6), k
 
 
-def test_shipped_weights_are_a_full_frame_compact_checkpoint() -> None:
-    from depth_estimation_ros.core.checkpoint import default_checkpoint_path
+def test_shipped_compact_weights_are_a_full_frame_compact_checkpoint() -> None:
     from depth_estimation_ros.core.estimator import DepthEstimator
     from depth_estimation_ros.core.model import PreprocessConfig
+    from depth_training.init_weights import init_path
 
     path = Path(__file__).resolve().parents[1] / "depth_estimation_ros" / "weights" / (
         "compact_synthetic.pt")
-    if default_checkpoint_path() != path.resolve():
-        pytest.skip("DEPTH_ESTIMATION_CHECKPOINT points elsewhere")
+    assert init_path(TrainConfig(init_from="shipped_compact")) == path
     assert path.stat().st_size <= 20 * 1024 * 1024
     ckpt = torch.load(path, weights_only=True)
     assert ckpt["model_config"]["variant"] == "compact"
@@ -343,7 +373,7 @@ def test_shipped_weights_are_a_full_frame_compact_checkpoint() -> None:
         PreprocessConfig.full_frame(), focal_length=518.8579 * 304 / 640).to_dict()
     assert ckpt["training"]["stage"] == "fine" and "optimizer_state" not in ckpt
     assert ckpt["training"]["config"]["data"]["kind"] == "synthetic"
-    est = DepthEstimator(device="cpu")  # the default checkpoint is the shipped one
+    est = DepthEstimator(path, device="cpu")
     rgb = np.random.default_rng(3).integers(0, 255, size=(48, 64, 3), dtype=np.uint8)
     depth = est.estimate(rgb)
     assert depth.shape == (48, 64) and np.isfinite(depth).all()  # full frame: no NaN border

@@ -13,8 +13,10 @@ from depth_estimation_ros import __version__
 from depth_estimation_ros.core.checkpoint import (
     FORMAT,
     FORMAT_VERSION,
+    SHIPPED_WEIGHTS,
     default_checkpoint_path,
     load_checkpoint,
+    shipped_weights_path,
 )
 from depth_estimation_ros.core.model import (
     ModelConfig,
@@ -41,8 +43,11 @@ def untrained_checkpoint(variant: str, seed: int = 0) -> dict[str, Any]:
 
 
 def checkpoint_for(variant: str, explicit: str | None) -> dict[str, Any]:
-    """``explicit`` if it holds ``variant``, else the shipped one if it does, else untrained."""
-    for path in (explicit, default_checkpoint_path() if explicit is None else None):
+    """``explicit`` if it holds ``variant``, else the first shipped file (the default first)
+    that does, else untrained."""
+    shipped = [shipped_weights_path(n) for n in SHIPPED_WEIGHTS] if explicit is None else []
+    candidates = [explicit] if explicit is not None else [default_checkpoint_path(), *shipped]
+    for path in candidates:
         if path is None or not Path(path).is_file():
             continue
         ckpt = load_checkpoint(path)

@@ -33,9 +33,14 @@ from depth_estimation_ros.core.reporting import first_line
 
 FORMAT = "depth_estimation_ros.checkpoint"  # the file format's name (kept when the module moved)
 FORMAT_VERSION = 1
-DEFAULT_WEIGHTS_NAME = "compact_synthetic.pt"
-# the package's other weights: mobilenet_v2 on rendered rooms (docs/weights.md)
+# the default: mobilenet_v2 (ImageNet) trained on rendered rooms with feature-statistics
+# noise, the best zero-shot metric depth on real frames of the three (docs/weights.md)
+DEFAULT_WEIGHTS_NAME = "mobile_dsu_synthetic.pt"
+# the package's other weights (docs/weights.md): the same variant without the noise (better
+# structure, worse scale), and the compact variant trained from scratch
 MOBILE_WEIGHTS_NAME = "mobile_synthetic.pt"
+COMPACT_WEIGHTS_NAME = "compact_synthetic.pt"
+SHIPPED_WEIGHTS = (DEFAULT_WEIGHTS_NAME, MOBILE_WEIGHTS_NAME, COMPACT_WEIGHTS_NAME)
 WEIGHTS_ENV = "DEPTH_ESTIMATION_CHECKPOINT"
 
 HOW_TO_GET_WEIGHTS = (
