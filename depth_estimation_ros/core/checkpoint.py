@@ -33,8 +33,9 @@ from depth_estimation_ros.core.reporting import first_line
 
 FORMAT = "depth_estimation_ros.checkpoint"  # the file format's name (kept when the module moved)
 FORMAT_VERSION = 1
-# the default: mobilenet_v2 (ImageNet) trained on rendered rooms with feature-statistics
-# noise, the best zero-shot metric depth on real frames of the three (docs/weights.md)
+# the default: mobilenet_v2 (ImageNet) trained on rendered rooms, finished with
+# feature-statistics noise; of the three, the best zero-shot metric depth on the real 7-Scenes
+# kitchen (docs/weights.md)
 DEFAULT_WEIGHTS_NAME = "mobile_dsu_synthetic.pt"
 # the package's other weights (docs/weights.md): the same variant without the noise (better
 # structure, worse scale), and the compact variant trained from scratch
