@@ -105,12 +105,16 @@ from depth_training.validation import validate
 log = logging.getLogger(__name__)
 
 
+def imagenet_backbone(net: nn.Module) -> nn.Module | None:
+    """Scale 1's ImageNet backbone (None for variants without one)."""
+    features = getattr(getattr(getattr(net, "module", net), "scale1", None), "features", None)
+    return features if hasattr(features, "mid_channels") else None
+
+
 def backbone_modules(net: nn.Module) -> Iterator[nn.Module]:
     """The modules of scale 1's ImageNet backbone (none for variants without one)."""
-    features = getattr(getattr(getattr(net, "module", net), "scale1", None), "features", None)
-    if features is None or not hasattr(features, "mid_channels"):
-        return iter(())
-    return features.modules()
+    backbone = imagenet_backbone(net)
+    return iter(()) if backbone is None else backbone.modules()
 
 
 class Trainer:
@@ -158,8 +162,8 @@ class Trainer:
             self.pretrained = init_pretrained(self.model, cfg.pretrained, self.main)
         self.style = None
         if cfg.feature_style_p > 0:
-            backbone = getattr(self.model.scale1, "features", None)
-            if backbone is None or not hasattr(backbone, "mid_channels"):
+            backbone = imagenet_backbone(self.model)
+            if backbone is None:
                 raise ConfigError(f"feature_style_p needs an ImageNet backbone; "
                                   f"{self.model_config.variant} has none")
             try:
@@ -285,18 +289,11 @@ class Trainer:
             # a stage cut short by its time limit validates its partial epoch too, so its
             # last weights can still become the best checkpoint
             if st.epoch % cfg.val_every == 0 or st.epoch == epochs or st.stopped_early:
-                result = None
-                if self.main:
-                    result = validate(self.model, val_loader, stage, cfg,
-                                      self.device, self.amp_dtype, self.memory_format)
-                result = broadcast(result, self.dist)
+                result = self._score(val_loader, stage)
                 row.update(result)
                 improved = self._early_stopping(st, result)
                 if improved:
-                    metrics = {**result, "stage": stage, "epoch": st.epoch}
-                    self._save(f"{stage}_best.pt", stage, metrics)
-                    if is_last:
-                        self._save("best.pt", stage, metrics)
+                    self._save_best(stage, result, st.epoch, is_last)
                 if self.main:
                     log.info(f"{stage} epoch {st.epoch}/{epochs}: train {train_loss:.4f}, "
                              f"val {result['val_loss']:.4f}, delta1 {result['delta1']:.3f}, "
@@ -305,23 +302,32 @@ class Trainer:
             self.log.row(row)
             self._save("last.pt", stage, optimizer=optimizer)
 
+    def _score(self, val_loader: DataLoader, stage: str) -> dict[str, float]:
+        """Validate on rank 0 and share the result with every rank."""
+        result = None
+        if self.main:
+            result = validate(self.model, val_loader, stage, self.cfg, self.device,
+                              self.amp_dtype, self.memory_format)
+        return broadcast(result, self.dist)
+
+    def _save_best(self, stage: str, result: dict[str, float], epoch: int,
+                   is_last: bool) -> None:
+        """Write the stage's best checkpoint (and ``best.pt`` in the plan's last stage)."""
+        metrics = {**result, "stage": stage, "epoch": epoch}
+        self._save(f"{stage}_best.pt", stage, metrics)
+        if is_last:
+            self._save("best.pt", stage, metrics)
+
     def _validate_start(self, stage: str, st: StageState, val_loader: DataLoader,
                         is_last: bool) -> None:
         """Fine-tuning: score the weights the stage starts from and make them the stage's
         best (epoch 0), so an epoch must beat them to replace them and ``best.pt`` is never
         worse on validation than the checkpoint the run started from."""
-        result = None
-        if self.main:
-            result = validate(self.model, val_loader, stage, self.cfg, self.device,
-                              self.amp_dtype, self.memory_format)
-        result = broadcast(result, self.dist)
+        result = self._score(val_loader, stage)
         value = result[self.cfg.best_metric]
         if math.isfinite(value):
             st.best, st.best_epoch = float(value), 0
-            metrics = {**result, "stage": stage, "epoch": 0}
-            self._save(f"{stage}_best.pt", stage, metrics)
-            if is_last:
-                self._save("best.pt", stage, metrics)
+            self._save_best(stage, result, 0, is_last)
         self.log.row({"epoch": 0, "stage": stage, "step": self.state.global_step, **result})
         if self.main:
             log.info(f"{stage} start: val {result['val_loss']:.4f}, delta1 "

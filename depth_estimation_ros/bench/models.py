@@ -47,7 +47,7 @@ def checkpoint_for(variant: str, explicit: str | None) -> dict[str, Any]:
     that does, else untrained."""
     shipped = [shipped_weights_path(n) for n in SHIPPED_WEIGHTS] if explicit is None else []
     candidates = [explicit] if explicit is not None else [default_checkpoint_path(), *shipped]
-    for path in candidates:
+    for path in dict.fromkeys(candidates):  # the default is also the first shipped file
         if path is None or not Path(path).is_file():
             continue
         ckpt = load_checkpoint(path)
