@@ -44,17 +44,22 @@ def _float_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
             for k, v in ckpt["model_state"].items()}
 
 
-def init_path(cfg: TrainConfig) -> Path:
-    """``init_from`` as a path (``shipped`` = the package's default checkpoint,
-    ``shipped_mobile`` = its ``mobile_synthetic.pt``, ``shipped_compact`` = its
-    ``compact_synthetic.pt``)."""
-    if cfg.init_from == "shipped":
+def checkpoint_name_path(name: str) -> Path:
+    """A checkpoint named as ``init_from`` takes it, as a path: ``shipped`` = the package's
+    default checkpoint, ``shipped_mobile`` = its ``mobile_synthetic.pt``, ``shipped_compact``
+    = its ``compact_synthetic.pt``; anything else is a path."""
+    if name == "shipped":
         return default_checkpoint_path()
-    if cfg.init_from == "shipped_mobile":
+    if name == "shipped_mobile":
         return shipped_weights_path(MOBILE_WEIGHTS_NAME)
-    if cfg.init_from == "shipped_compact":
+    if name == "shipped_compact":
         return shipped_weights_path(COMPACT_WEIGHTS_NAME)
-    return Path(cfg.init_from)
+    return Path(name)
+
+
+def init_path(cfg: TrainConfig) -> Path:
+    """``init_from`` as a path (see :func:`checkpoint_name_path`)."""
+    return checkpoint_name_path(cfg.init_from)
 
 
 def load_init_from(cfg: TrainConfig, verbose: bool = True) -> tuple[
