@@ -144,6 +144,8 @@ class DataConfig:
     # ^ more recordings mixed into training, each a mapping of the keys above (kind, path,
     #   topics, ...); their held-out parts join validation. Targets are scaled per camera
     #   to the model's focal length (see preprocess focal_length), so cameras may differ.
+    #   kind synthetic (synthetic_train, synthetic_val, seeds ...) replays rendered rooms
+    #   beside a recording, so a fine-tune keeps more of what the start knew elsewhere.
 
     def resolved_split(self) -> str:
         """``split``, or the kind's default when empty."""
@@ -265,22 +267,7 @@ class TrainConfig:
                 f"data.val_fraction must be in [0, 1), got {self.data.val_fraction}."
             )
         if self.data.kind == "synthetic":
-            d = self.data
-            if d.synthetic_train < 1 or d.synthetic_val < 1:
-                raise ConfigError("data.synthetic_train and data.synthetic_val must be >= 1.")
-            if not 0.0 <= d.synthetic_close_fraction <= 1.0:
-                raise ConfigError(f"data.synthetic_close_fraction must be in [0, 1], got "
-                                  f"{d.synthetic_close_fraction}.")
-            if not 0.0 <= d.synthetic_table_fraction <= 1.0 - d.synthetic_close_fraction:
-                raise ConfigError(
-                    f"data.synthetic_table_fraction must be in [0, 1 - "
-                    f"data.synthetic_close_fraction = {1.0 - d.synthetic_close_fraction:g}], "
-                    f"got {d.synthetic_table_fraction}.")
-            if d.synthetic_train_seed == d.synthetic_val_seed:
-                raise ConfigError(
-                    "data.synthetic_train_seed and data.synthetic_val_seed are equal, so the "
-                    "validation scenes would repeat the training scenes; set them apart."
-                )
+            _validate_synthetic(self.data, "data")
         if self.data.kind == "nyuv2" and not self.data.path:
             raise ConfigError("data.path must name the NYUv2 .mat file when data.kind is nyuv2.")
         _validate_recording(self.data, "data")
@@ -289,9 +276,15 @@ class TrainConfig:
             if not isinstance(extra, dict):
                 raise ConfigError(f"{where} must be a mapping of data keys, got {extra!r}.")
             sub = extra_source_config(extra, i)
-            if sub.kind not in RGBD_KINDS:
-                raise ConfigError(f"{where}.kind must be one of {', '.join(RGBD_KINDS)}; got "
-                                  f"{sub.kind!r}.")
+            if sub.kind not in (*RGBD_KINDS, "synthetic"):
+                raise ConfigError(f"{where}.kind must be one of {', '.join(RGBD_KINDS)} or "
+                                  f"synthetic (rendered rooms replayed beside a recording); "
+                                  f"got {sub.kind!r}.")
+            if sub.kind == "synthetic":
+                _validate_synthetic(sub, where)
+                if self.data.kind == "synthetic":
+                    raise ConfigError(f"{where} is synthetic and so is data; set "
+                                      "data.synthetic_train instead.")
             _validate_recording(sub, where)
         if not 0.0 <= self.feature_style_p <= 1.0:
             raise ConfigError(f"feature_style_p must be in [0, 1], got {self.feature_style_p}.")
@@ -311,6 +304,24 @@ def extra_source_config(extra: dict[str, Any], i: int) -> DataConfig:
     if "extra_sources" in extra:
         raise ConfigError(f"{where} cannot hold extra_sources of its own.")
     return _from_dict(DataConfig, extra, where)
+
+
+def _validate_synthetic(d: DataConfig, where: str) -> None:
+    """Checks of the rendered-scene keys of one synthetic data section."""
+    if d.synthetic_train < 1 or d.synthetic_val < 1:
+        raise ConfigError(f"{where}.synthetic_train and {where}.synthetic_val must be >= 1.")
+    if not 0.0 <= d.synthetic_close_fraction <= 1.0:
+        raise ConfigError(f"{where}.synthetic_close_fraction must be in [0, 1], got "
+                          f"{d.synthetic_close_fraction}.")
+    if not 0.0 <= d.synthetic_table_fraction <= 1.0 - d.synthetic_close_fraction:
+        raise ConfigError(
+            f"{where}.synthetic_table_fraction must be in [0, 1 - "
+            f"{where}.synthetic_close_fraction = {1.0 - d.synthetic_close_fraction:g}], "
+            f"got {d.synthetic_table_fraction}.")
+    if d.synthetic_train_seed == d.synthetic_val_seed:
+        raise ConfigError(
+            f"{where}.synthetic_train_seed and {where}.synthetic_val_seed are equal, so the "
+            "validation scenes would repeat the training scenes; set them apart.")
 
 
 def _validate_recording(d: DataConfig, where: str) -> None:

@@ -223,10 +223,10 @@ class Trainer:
 
     def run(self) -> Path:
         """Train every stage of the plan; return the run folder."""
-        if self.cfg.data.kind == "synthetic":
-            warm_synthetic(self.train_ds, self.main and self.cfg.progress)
-            if self.main:
-                warm_synthetic(self.val_ds, self.cfg.progress)
+        # rendered rooms (the data, or replayed beside a recording): once, before workers fork
+        warm_synthetic(self.train_ds, self.main and self.cfg.progress)
+        if self.main:
+            warm_synthetic(self.val_ds, self.cfg.progress)
         for i, stage in enumerate(self.plan):
             later = self.plan[i + 1:]
             if any(self.state.stage_state(s).epoch > 0 for s in later):

@@ -19,7 +19,7 @@ from depth_estimation_ros.core.estimator import DepthEstimator
 from depth_estimation_ros.core.model import PreprocessConfig
 from depth_training import evaluate as evaluate_cli
 from depth_training.config import ConfigError, load_config
-from depth_training.datasets.build import build_datasets
+from depth_training.datasets.build import build_datasets, warm_synthetic
 from depth_training.datasets.rosbag import RosbagRGBD
 from depth_training.make_rgbd_bag import write_rgbd_bag
 from depth_training.metrics import MetricAccumulator
@@ -162,6 +162,34 @@ def test_two_recordings_mixed_in_one_training_set(bag: Path, tmp_path: Path) -> 
     train.set_epoch(1)
     item = train[len(train) - 1]  # the last item comes from the TUM part
     assert item["image"].shape == (3, 228, 304) and torch.isfinite(item["depth"]).all()
+
+
+def test_rendered_rooms_replayed_beside_a_recording(bag: Path, tmp_path: Path) -> None:
+    replay = ("data.extra_sources=[{kind: synthetic, synthetic_train: 5, synthetic_val: 2, "
+              "synthetic_train_seed: 11, width: 64, height: 48}]")
+    cfg = load_config(FINETUNE, [*_data(bag), replay])
+    train, val = build_datasets(cfg, PreprocessConfig.full_frame())
+    assert len(train) == 16 + 5 and len(val) == 6 + 2  # the rooms' own validation joins
+    rooms = train.datasets[1].source
+    assert type(rooms).__name__ == "SyntheticDepthSource" and rooms.seed == 11
+    assert rooms.intrinsics(0).fx == pytest.approx(518.8579 * 64 / 640, rel=1e-4)
+    item = train[len(train) - 1]  # a rendered room, at the network input like the bag's
+    assert item["image"].shape == (3, 228, 304) and torch.isfinite(item["depth"]).all()
+    assert item["focal_scale"] == pytest.approx(1.0, rel=1e-3)  # the model's own camera
+    warm_synthetic(train, show=False)  # what training does before its loader forks workers
+    assert sorted(rooms._cache) == list(range(5))
+    # a short fine-tune runs with the rooms rendered once before the loader starts
+    run = tmp_path / "run"
+    assert main(["--config", str(FINETUNE), "--out", str(run), *_data(bag), replay, *FAST,
+                 "epochs.coarse=1", "epochs.fine=0"]) == 0
+    assert (run / "coarse_best.pt").is_file()
+    with pytest.raises(ConfigError, match=r"extra_sources\[0\].synthetic_train_seed and "
+                                          r"data.extra_sources\[0\].synthetic_val_seed are equal"):
+        load_config(FINETUNE, [*_data(bag), "data.extra_sources=[{kind: synthetic, "
+                                            "synthetic_train_seed: 5, synthetic_val_seed: 5}]"])
+    with pytest.raises(ConfigError, match="is synthetic and so is data"):
+        load_config(FINETUNE, ["data.kind=synthetic", "data.split=random",
+                               "data.extra_sources=[{kind: synthetic}]"])
 
 
 def test_evaluate_kind_rosbag_table_figures_and_rescale(bag: Path, tmp_path: Path) -> None:

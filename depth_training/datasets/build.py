@@ -108,9 +108,12 @@ def _source_split(d: Any, seed: int, where: str) -> tuple[Any, np.ndarray, Any, 
 
 
 def warm_synthetic(ds: Dataset, show: bool) -> None:
-    """Render every synthetic scene once in this process, so forked workers share them."""
+    """Render every synthetic scene of ``ds`` (or of its parts, for a mixed dataset) once in
+    this process, so forked workers share them."""
+    for part in getattr(ds, "datasets", ()):
+        warm_synthetic(part, show)
     src = getattr(ds, "source", None)
-    if src is None or not hasattr(src, "seed") or not hasattr(src, "cache_size"):
+    if not isinstance(src, SyntheticDepthSource):
         return
     for i in tqdm(np.unique(ds.indices), desc="rendering scenes", disable=not show,
                   leave=False, dynamic_ncols=True):
