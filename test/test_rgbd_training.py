@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -190,6 +191,16 @@ def test_rendered_rooms_replayed_beside_a_recording(bag: Path, tmp_path: Path) -
     with pytest.raises(ConfigError, match="is synthetic and so is data"):
         load_config(FINETUNE, ["data.kind=synthetic", "data.split=random",
                                "data.extra_sources=[{kind: synthetic}]"])
+
+
+def test_the_readme_replay_override_is_a_valid_config() -> None:
+    readme = (FINETUNE.parents[2] / "README.md").read_text(encoding="utf-8")
+    found = re.findall(r"'(data\.extra_sources=\[\{kind: synthetic[^']*)'", readme)
+    assert found, "README's own-camera section gives the replay override"
+    for override in found:
+        cfg = load_config(FINETUNE, ["data.path=x", override])
+        (extra,) = cfg.data.extra_sources
+        assert extra["kind"] == "synthetic" and extra["synthetic_train"] >= 1
 
 
 def test_evaluate_kind_rosbag_table_figures_and_rescale(bag: Path, tmp_path: Path) -> None:
