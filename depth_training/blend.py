@@ -58,6 +58,11 @@ class BlendError(ValueError):
     """The two checkpoints cannot be blended, or the arguments are out of range."""
 
 
+def _in_module(key: str, module: str) -> bool:
+    """Whether state key ``key`` belongs to the dotted module ``module`` (whole names only)."""
+    return key == module or key.startswith(module + ".")
+
+
 def blend_states(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor], alpha: float,
                  modules: Sequence[str] = ()) -> dict[str, torch.Tensor]:
     """``(1 − alpha)·a + alpha·b`` for the floating-point tensors of ``modules`` (dotted
@@ -79,18 +84,16 @@ def blend_states(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor], a
                              f"{tuple(b[key].shape)} in B; expected equal shapes")
     prefixes = [m.rstrip(".") for m in modules]
     for m in prefixes:
-        if not any(k == m or k.startswith(m + ".") for k in a):
+        if not any(_in_module(k, m) for k in a):
             tops = sorted({".".join(k.split(".")[:2]) for k in a})
             raise BlendError(f"module {m!r} names no tensor of the model; expected a dotted "
                              f"prefix such as {', '.join(tops)}")
 
-    def chosen(key: str) -> bool:
-        return not prefixes or any(key == m or key.startswith(m + ".") for m in prefixes)
-
     out: dict[str, torch.Tensor] = {}
     for key, va in a.items():
         vb = b[key]
-        if va.is_floating_point() and chosen(key):
+        if va.is_floating_point() and (not prefixes or any(_in_module(key, m)
+                                                           for m in prefixes)):
             mixed = va.double() * (1.0 - alpha) + vb.double() * alpha
             out[key] = mixed.to(va.dtype)
         else:
@@ -108,6 +111,9 @@ def blend_checkpoints(a: str | os.PathLike[str], b: str | os.PathLike[str], alph
         CheckpointError: a file is missing, not a checkpoint, or cannot be written.
     """
     pa, pb = checkpoint_name_path(str(a)), checkpoint_name_path(str(b))
+    target = Path(out)
+    if target.resolve() in (pa.resolve(), pb.resolve()):
+        raise BlendError(f"--out {target} is one of the inputs; expected a new file")
     ca, cb = load_checkpoint(pa), load_checkpoint(pb)
     for key in ("model_config", "preprocess"):
         diff = sorted((k for k in set(ca[key]) | set(cb[key])
@@ -136,9 +142,6 @@ def blend_checkpoints(a: str | os.PathLike[str], b: str | os.PathLike[str], alph
     record = pretrained_record(ca)
     if record is not None and record == pretrained_record(cb):
         blended["training"][PRETRAINED_RECORD_KEY] = record
-    target = Path(out)
-    if target.resolve() in (pa.resolve(), pb.resolve()):
-        raise BlendError(f"--out {target} is one of the inputs; expected a new file")
     return atomic_torch_save(blended, target)
 
 
