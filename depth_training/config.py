@@ -184,6 +184,10 @@ class TrainConfig:
     feature_style_p: float = 0.0  # DSU feature-statistics noise in scale 1's ImageNet backbone
     # ^ per style point and batch (depth_training.style; 0 = off): the rest of the network
     #   learns not to rely on the renderer's feature statistics
+    feature_style_target: str = "full"  # what the noised images are trained on: "full" (the
+    # ^ whole batch noised per point with probability p, the full loss) or "scale" (each image
+    #   noised with probability p at every point; those give only their scale term, the clean
+    #   ones the full loss: a style-free scale without flattening the shape)
     channels_last: bool = True  # channels-last tensors: about 2× faster convs on CPU and GPU
     # --- model and input ---
     model: dict[str, Any] = field(default_factory=lambda: {"variant": "eigen_vgg16"})
@@ -288,6 +292,9 @@ class TrainConfig:
             _validate_recording(sub, where)
         if not 0.0 <= self.feature_style_p <= 1.0:
             raise ConfigError(f"feature_style_p must be in [0, 1], got {self.feature_style_p}.")
+        if self.feature_style_target not in ("full", "scale"):
+            raise ConfigError(f"feature_style_target must be 'full' or 'scale', got "
+                              f"{self.feature_style_target!r}.")
         if not 0.0 <= self.loss_lambda <= 1.0:
             raise ConfigError(f"loss_lambda must be in [0, 1], got {self.loss_lambda}.")
         if len(self.betas) != 2:

@@ -34,6 +34,7 @@ __all__ = [
     "log_difference",
     "scale_invariant_loss",
     "scale_invariant_term",
+    "scale_only_loss",
 ]
 
 
@@ -116,7 +117,9 @@ def _per_image(d: Tensor, valid: Tensor, lam: float, gradient_weight: float) -> 
     dy = d[..., 1:, :] - d[..., :-1, :]  # (B, 1, h-1, w)
     vy = vf[..., 1:, :] * vf[..., :-1, :]
     grad = ((dx * dx * vx).sum(dim=(1, 2, 3)) + (dy * dy * vy).sum(dim=(1, 2, 3))) / n_safe
-    return {"si": si, "grad": grad, "total": si + gradient_weight * grad, "n": n}
+    scale = (sum_d / n_safe) ** 2  # the squared mean log error: the image's scale alone
+    return {"si": si, "grad": grad, "total": si + gradient_weight * grad, "scale": scale,
+            "n": n}
 
 
 def _batch_mean(values: Tensor, n: Tensor) -> Tensor:
@@ -165,6 +168,27 @@ def scale_invariant_loss(
     d, valid = log_difference(pred_log, target, mask)
     t = _per_image(d, valid, lam, gradient_weight)
     return _batch_mean(t["total"], t["n"])
+
+
+def scale_only_loss(
+    pred_log: Tensor,
+    target: Tensor,
+    scale_only: Tensor,
+    mask: Tensor | None = None,
+    lam: float = 0.5,
+    gradient_weight: float = 1.0,
+) -> Tensor:
+    """:func:`scale_invariant_loss`, except that the images where ``scale_only`` (``(B,)``
+    bool) is true contribute only their squared mean log error ``((1/n)Σd)²``: their scale,
+    not their shape. Used for images trained under feature-statistics noise
+    (``feature_style_target: scale``, :mod:`depth_training.style`)."""
+    d, valid = log_difference(pred_log, target, mask)
+    if scale_only.shape != (d.shape[0],):
+        raise LossInputError(f"scale_only must have shape ({d.shape[0]},), got "
+                             f"{tuple(scale_only.shape)}.")
+    t = _per_image(d, valid, lam, gradient_weight)
+    per_image = torch.where(scale_only.to(d.device), t["scale"], t["total"])
+    return _batch_mean(per_image, t["n"])
 
 
 def _check_4d(x: Tensor, name: str) -> None:

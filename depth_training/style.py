@@ -13,6 +13,13 @@ them. Nothing changes at inference (the hooks act only in training mode) and the
 format is unchanged.
 
 ``feature_style_p`` in the training config turns it on (0 = off, the default).
+``feature_style_target`` says what the noised images teach. ``full`` (the default's recipe):
+the whole batch is noised at each point with probability ``p`` and trained on the full loss.
+``scale``: each image is noised with probability ``p`` at every point and contributes only
+its scale term (the square of its mean log error) to the loss, while the clean images carry
+the full loss — the noise then teaches a scale that does not depend on the pictures' style,
+without teaching the network to flatten a room whose style it does not recognise (what the
+``full`` noise does on real rooms: docs/weights.md).
 """
 
 from __future__ import annotations
@@ -52,7 +59,8 @@ class FeatureStyleNoise:
 
     Args:
         backbone: scale 1's ImageNet backbone (``model.scale1.features``).
-        p: probability per point and forward pass, in [0, 1].
+        p: probability per point and forward pass, in [0, 1]; ignored while an image
+            selection is set (:meth:`select`).
 
     Raises:
         ValueError: ``p`` outside [0, 1], or a backbone without style points.
@@ -68,11 +76,34 @@ class FeatureStyleNoise:
                 f"{type(backbone).__name__}; it supports {', '.join(STYLE_POINTS)}")
         self.p = p
         self.applied = 0  # perturbations made (for tests and logs)
+        self._images: Tensor | None = None  # (B,) bool: per-image mode, see select()
+        self.images_selected = 0  # images chosen for noise in per-image mode (for logs)
+        self.images_offered = 0  # images of the batches passed to select()
         layers = list(backbone.children())
         self._handles = [layers[i].register_forward_hook(self._hook) for i in points]
 
+    def select(self, images: Tensor | None) -> None:
+        """Per-image mode: perturb only the images where ``images`` (a ``(B,)`` bool tensor)
+        is true, at every point, in the next forward passes; ``None`` returns to ``p`` per
+        point and batch. The batch's spread of the statistics is taken over all its images."""
+        self._images = None if images is None else images.to(torch.bool).reshape(-1)
+        if self._images is not None:
+            self.images_selected += int(self._images.sum())
+            self.images_offered += self._images.numel()
+
     def _hook(self, module: nn.Module, args: tuple, out: Tensor) -> Tensor | None:
-        if not module.training or self.p <= 0.0 or torch.rand(()).item() >= self.p:
+        if not module.training:
+            return None
+        if self._images is not None:
+            if self._images.shape[0] != out.shape[0]:
+                raise ValueError(f"the image selection has {self._images.shape[0]} entries "
+                                 f"for a batch of {out.shape[0]}")
+            if not bool(self._images.any()):
+                return None
+            self.applied += 1
+            keep = self._images.to(out.device).reshape(-1, 1, 1, 1)
+            return torch.where(keep, perturb_statistics(out), out)
+        if self.p <= 0.0 or torch.rand(()).item() >= self.p:
             return None
         self.applied += 1
         return perturb_statistics(out)

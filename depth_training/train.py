@@ -83,7 +83,7 @@ from depth_training.init_weights import (
     load_init_from,
     pretrained_record,
 )
-from depth_training.losses import scale_invariant_loss
+from depth_training.losses import scale_invariant_loss, scale_only_loss
 from depth_training.optim import build_optimizer, lr_factor, param_groups, set_lr, set_trainable
 from depth_training.precision import amp_settings, autocast
 from depth_training.recipe import STAGE_ORDER, make_model_config, make_preprocess, resolve_config
@@ -403,10 +403,18 @@ class Trainer:
             x = batch["image"].to(self.device, non_blocking=True)  # (B, 3, h, w) normalised
             x = x.contiguous(memory_format=self.memory_format)
             target = batch["depth"].to(self.device, non_blocking=True)  # (B, 1, h, w) metres
+            noised = None
+            if self.style is not None and cfg.feature_style_target == "scale":
+                noised = torch.rand(x.shape[0]) < cfg.feature_style_p  # (B,) per image
+                self.style.select(noised)
             with autocast(self.device, self.amp_dtype):
                 pred_log = net(x, stage=stage)  # (B, 1, h', w') log metres
-            loss = scale_invariant_loss(pred_log.float(), target, lam=cfg.loss_lambda,
-                                        gradient_weight=cfg.gradient_weight)
+            if noised is None:
+                loss = scale_invariant_loss(pred_log.float(), target, lam=cfg.loss_lambda,
+                                            gradient_weight=cfg.gradient_weight)
+            else:  # the noised images teach the scale only
+                loss = scale_only_loss(pred_log.float(), target, noised, lam=cfg.loss_lambda,
+                                       gradient_weight=cfg.gradient_weight)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"the loss became non-finite ({float(loss)}) at stage {stage}, epoch "

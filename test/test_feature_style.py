@@ -74,6 +74,41 @@ def test_hooks_act_only_in_training_mode_and_come_off():
     assert off.applied == 0
 
 
+def test_an_image_selection_perturbs_only_those_images_at_every_point():
+    torch.manual_seed(0)
+    backbone = MobileNetV2Features()
+    x = torch.randn(4, 3, 64, 64)
+    backbone.eval()
+    with torch.no_grad():
+        ref_mid, ref_deep = backbone(x)
+    noise = FeatureStyleNoise(backbone, p=0.0)  # p is ignored while a selection is set
+    backbone.train()
+    for m in backbone.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()
+    noise.select(torch.tensor([True, False, True, False]))
+    with torch.no_grad():
+        mid, deep = backbone(x)
+    assert noise.applied == len(STYLE_POINTS["MobileNetV2Features"])
+    def moved(a: torch.Tensor, b: torch.Tensor) -> bool:  # relative: deep values are tiny
+        return bool((a - b).abs().max() > 1e-3 * b.abs().max())
+
+    for i, chosen in enumerate((True, False, True, False)):
+        assert moved(deep[i], ref_deep[i]) == chosen and moved(mid[i], ref_mid[i]) == chosen
+    noise.select(torch.zeros(4, dtype=torch.bool))  # none chosen: nothing happens
+    with torch.no_grad():
+        mid, _ = backbone(x)
+    assert noise.applied == len(STYLE_POINTS["MobileNetV2Features"])
+    assert torch.allclose(mid, ref_mid, atol=1e-5)
+    noise.select(torch.ones(3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="3 entries for a batch of 4"):
+        backbone(x)
+    noise.select(None)  # back to p per point: 0 here
+    with torch.no_grad():
+        mid, _ = backbone(x)
+    assert torch.allclose(mid, ref_mid, atol=1e-5)
+
+
 def test_bad_probability_and_unsupported_backbone_are_refused():
     with pytest.raises(ValueError, match=r"feature_style_p must be in \[0, 1\]"):
         FeatureStyleNoise(MobileNetV2Features(), p=1.5)
@@ -82,6 +117,9 @@ def test_bad_probability_and_unsupported_backbone_are_refused():
     with pytest.raises(ConfigError, match=r"feature_style_p must be in \[0, 1\]"):
         load_config(MOBILE_CONFIG, ["feature_style_p=-0.1"])
     assert load_config(MOBILE_CONFIG, ["feature_style_p=0.5"]).feature_style_p == 0.5
+    with pytest.raises(ConfigError, match="feature_style_target must be 'full' or 'scale', "
+                                          "got 'shape'"):
+        load_config(MOBILE_CONFIG, ["feature_style_target=shape"])
 
 
 TINY_RUN = ["stage=coarse", "epochs.coarse=1", "data.synthetic_train=4", "data.synthetic_val=2",
@@ -104,3 +142,22 @@ def test_training_with_feature_noise_runs_and_a_model_without_a_backbone_is_refu
                                       "feature_style_p=0.5", f"out_dir={tmp_path / 'c'}"])
     with pytest.raises(ConfigError, match="feature_style_p needs an ImageNet backbone"):
         Trainer(cfg)
+
+
+def test_scale_target_training_noises_images_and_trains(tmp_path):
+    from depth_training.train import Trainer
+
+    cfg = load_config(MOBILE_CONFIG, [*TINY_RUN, "data.synthetic_train=8", "batch_size=4",
+                                      "feature_style_p=0.5", "feature_style_target=scale",
+                                      f"out_dir={tmp_path / 'run'}"])
+    torch.manual_seed(0)
+    trainer = Trainer(cfg)
+    trainer.run()
+    assert trainer.style.applied > 0  # some batches had noised images
+    # per image, about half of them (p = 0.5), not whole batches
+    assert trainer.style.images_offered == 8
+    assert 0 < trainer.style.images_selected < 8
+    ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert ckpt["training"]["config"]["feature_style_target"] == "scale"
+    assert all(torch.isfinite(v).all() for v in ckpt["model_state"].values()
+               if v.is_floating_point())

@@ -13,6 +13,7 @@ from depth_training.losses import (
     gradient_term,
     scale_invariant_loss,
     scale_invariant_term,
+    scale_only_loss,
 )
 
 
@@ -137,3 +138,40 @@ def test_bad_shapes_raise() -> None:
         scale_invariant_loss(torch.zeros(4, 4), torch.ones(4, 4))
     with pytest.raises(LossInputError, match="batch"):
         scale_invariant_loss(torch.zeros(2, 1, 4, 4), torch.ones(3, 1, 4, 4))
+
+
+def test_scale_only_images_give_their_squared_mean_error_and_ignore_their_shape() -> None:
+    g = torch.Generator().manual_seed(0)
+    pred = torch.randn(3, 1, 4, 5, generator=g)
+    target = torch.rand(3, 1, 4, 5, generator=g) + 0.5
+    target[2, 0, 0, :] = 0.0  # invalid pixels stay out of the mean
+    which = torch.tensor([False, True, True])
+    loss = scale_only_loss(pred, target, which)
+    per = []
+    for i in range(3):
+        if which[i]:
+            valid = target[i] > 0
+            d = pred[i][valid] - torch.log(target[i][valid])
+            per.append(float(d.mean()) ** 2)
+        else:
+            per.append(scale_invariant_loss(pred[i:i + 1], target[i:i + 1]).item())
+    assert loss.item() == pytest.approx(sum(per) / 3, rel=1e-5)
+    # a zero-mean change of a scale-only image's shape changes nothing; of the others, a lot
+    bump = torch.zeros_like(pred)
+    bump[..., :2, :] = 0.3
+    bump[..., 2:, :] = -0.3
+    for i, moves in ((1, False), (0, True)):
+        shaped = pred.clone()
+        shaped[i] += bump[i]
+        changed = scale_only_loss(shaped, target, which).item() - loss.item()
+        assert (abs(changed) > 1e-2) == moves
+    # a global shift of a scale-only image does change it
+    shifted = pred.clone()
+    shifted[1] += 0.5
+    assert abs(scale_only_loss(shifted, target, which).item() - loss.item()) > 1e-2
+    # nothing selected: the full loss
+    none = torch.zeros(3, dtype=torch.bool)
+    assert scale_only_loss(pred, target, none).item() == pytest.approx(
+        scale_invariant_loss(pred, target).item(), rel=1e-6)
+    with pytest.raises(LossInputError, match=r"scale_only must have shape \(3,\)"):
+        scale_only_loss(pred, target, torch.ones(2, dtype=torch.bool))
