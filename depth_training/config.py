@@ -188,6 +188,8 @@ class TrainConfig:
     # ^ whole batch noised per point with probability p, the full loss) or "scale" (each image
     #   noised with probability p at every point; those give only their scale term, the clean
     #   ones the full loss: a style-free scale without flattening the shape)
+    feature_style_scale_weight: float = 1.0  # with feature_style_target "scale": the weight of
+    # ^ a noised image's squared mean log error in the loss
     channels_last: bool = True  # channels-last tensors: about 2× faster convs on CPU and GPU
     # --- model and input ---
     model: dict[str, Any] = field(default_factory=lambda: {"variant": "eigen_vgg16"})
@@ -295,6 +297,9 @@ class TrainConfig:
         if self.feature_style_target not in ("full", "scale"):
             raise ConfigError(f"feature_style_target must be 'full' or 'scale', got "
                               f"{self.feature_style_target!r}.")
+        if not self.feature_style_scale_weight > 0:
+            raise ConfigError(f"feature_style_scale_weight must be > 0, got "
+                              f"{self.feature_style_scale_weight}.")
         if not 0.0 <= self.loss_lambda <= 1.0:
             raise ConfigError(f"loss_lambda must be in [0, 1], got {self.loss_lambda}.")
         if len(self.betas) != 2:

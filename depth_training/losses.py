@@ -177,17 +177,18 @@ def scale_only_loss(
     mask: Tensor | None = None,
     lam: float = 0.5,
     gradient_weight: float = 1.0,
+    scale_weight: float = 1.0,
 ) -> Tensor:
     """:func:`scale_invariant_loss`, except that the images where ``scale_only`` (``(B,)``
-    bool) is true contribute only their squared mean log error ``((1/n)Σd)²``: their scale,
-    not their shape. Used for images trained under feature-statistics noise
-    (``feature_style_target: scale``, :mod:`depth_training.style`)."""
+    bool) is true contribute only ``scale_weight`` times their squared mean log error
+    ``((1/n)Σd)²``: their scale, not their shape. Used for images trained under
+    feature-statistics noise (``feature_style_target: scale``, :mod:`depth_training.style`)."""
     d, valid = log_difference(pred_log, target, mask)
     if scale_only.shape != (d.shape[0],):
         raise LossInputError(f"scale_only must have shape ({d.shape[0]},), got "
                              f"{tuple(scale_only.shape)}.")
     t = _per_image(d, valid, lam, gradient_weight)
-    per_image = torch.where(scale_only.to(d.device), t["scale"], t["total"])
+    per_image = torch.where(scale_only.to(d.device), scale_weight * t["scale"], t["total"])
     return _batch_mean(per_image, t["n"])
 
 

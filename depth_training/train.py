@@ -414,7 +414,8 @@ class Trainer:
                                             gradient_weight=cfg.gradient_weight)
             else:  # the noised images teach the scale only
                 loss = scale_only_loss(pred_log.float(), target, noised, lam=cfg.loss_lambda,
-                                       gradient_weight=cfg.gradient_weight)
+                                       gradient_weight=cfg.gradient_weight,
+                                       scale_weight=cfg.feature_style_scale_weight)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"the loss became non-finite ({float(loss)}) at stage {stage}, epoch "

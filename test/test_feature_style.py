@@ -120,6 +120,8 @@ def test_bad_probability_and_unsupported_backbone_are_refused():
     with pytest.raises(ConfigError, match="feature_style_target must be 'full' or 'scale', "
                                           "got 'shape'"):
         load_config(MOBILE_CONFIG, ["feature_style_target=shape"])
+    with pytest.raises(ConfigError, match="feature_style_scale_weight must be > 0, got 0"):
+        load_config(MOBILE_CONFIG, ["feature_style_scale_weight=0"])
 
 
 TINY_RUN = ["stage=coarse", "epochs.coarse=1", "data.synthetic_train=4", "data.synthetic_val=2",

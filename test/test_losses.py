@@ -169,6 +169,9 @@ def test_scale_only_images_give_their_squared_mean_error_and_ignore_their_shape(
     shifted = pred.clone()
     shifted[1] += 0.5
     assert abs(scale_only_loss(shifted, target, which).item() - loss.item()) > 1e-2
+    # the weight multiplies the scale-only images' terms, not the others'
+    weighted = scale_only_loss(pred, target, which, scale_weight=4.0)
+    assert weighted.item() == pytest.approx((per[0] + 4 * per[1] + 4 * per[2]) / 3, rel=1e-5)
     # nothing selected: the full loss
     none = torch.zeros(3, dtype=torch.bool)
     assert scale_only_loss(pred, target, none).item() == pytest.approx(
