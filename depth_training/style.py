@@ -77,6 +77,7 @@ class FeatureStyleNoise:
         self.p = p
         self.applied = 0  # perturbations made (for tests and logs)
         self._images: Tensor | None = None  # (B,) bool: per-image mode, see select()
+        self._selected = 0  # how many of them are true
         self.images_selected = 0  # images chosen for noise in per-image mode (for logs)
         self.images_offered = 0  # images of the batches passed to select()
         layers = list(backbone.children())
@@ -87,8 +88,9 @@ class FeatureStyleNoise:
         is true, at every point, in the next forward passes; ``None`` returns to ``p`` per
         point and batch. The batch's spread of the statistics is taken over all its images."""
         self._images = None if images is None else images.to(torch.bool).reshape(-1)
+        self._selected = 0 if images is None else int(self._images.sum())
         if self._images is not None:
-            self.images_selected += int(self._images.sum())
+            self.images_selected += self._selected
             self.images_offered += self._images.numel()
 
     def _hook(self, module: nn.Module, args: tuple, out: Tensor) -> Tensor | None:
@@ -98,10 +100,12 @@ class FeatureStyleNoise:
             if self._images.shape[0] != out.shape[0]:
                 raise ValueError(f"the image selection has {self._images.shape[0]} entries "
                                  f"for a batch of {out.shape[0]}")
-            if not bool(self._images.any()):
+            if self._selected == 0:  # counted once in select(), not at every point
                 return None
             self.applied += 1
-            keep = self._images.to(out.device).reshape(-1, 1, 1, 1)
+            if self._images.device != out.device:  # moved once, then reused at each point
+                self._images = self._images.to(out.device)
+            keep = self._images.reshape(-1, 1, 1, 1)
             return torch.where(keep, perturb_statistics(out), out)
         if self.p <= 0.0 or torch.rand(()).item() >= self.p:
             return None

@@ -45,21 +45,33 @@ def test_perturb_statistics_moves_the_channel_statistics_and_keeps_the_pattern()
     assert perturb_statistics(one) is one
 
 
-def test_hooks_act_only_in_training_mode_and_come_off():
+def _backbone_and_reference() -> tuple[MobileNetV2Features, torch.Tensor, torch.Tensor,
+                                       torch.Tensor]:
+    """A seeded backbone in eval mode, a batch of 4, and its clean (mid, deep) features."""
     torch.manual_seed(0)
     backbone = MobileNetV2Features()
     x = torch.randn(4, 3, 64, 64)
     backbone.eval()
     with torch.no_grad():
         ref_mid, ref_deep = backbone(x)
+    return backbone, x, ref_mid, ref_deep
+
+
+def _train_with_frozen_bn(backbone: torch.nn.Module) -> None:
+    """freeze_backbone_bn: BatchNorm in eval, the rest training (so the hooks act)."""
+    backbone.train()
+    for m in backbone.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()
+
+
+def test_hooks_act_only_in_training_mode_and_come_off():
+    backbone, x, ref_mid, ref_deep = _backbone_and_reference()
     noise = FeatureStyleNoise(backbone, p=1.0)
     with torch.no_grad():
         mid, deep = backbone(x)  # eval mode: no change
     assert torch.equal(mid, ref_mid) and torch.equal(deep, ref_deep) and noise.applied == 0
-    backbone.train()
-    for m in backbone.modules():  # freeze_backbone_bn: BatchNorm in eval, the rest training
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.eval()
+    _train_with_frozen_bn(backbone)
     with torch.no_grad():
         mid, _ = backbone(x)
     assert noise.applied == len(STYLE_POINTS["MobileNetV2Features"])
@@ -75,21 +87,14 @@ def test_hooks_act_only_in_training_mode_and_come_off():
 
 
 def test_an_image_selection_perturbs_only_those_images_at_every_point():
-    torch.manual_seed(0)
-    backbone = MobileNetV2Features()
-    x = torch.randn(4, 3, 64, 64)
-    backbone.eval()
-    with torch.no_grad():
-        ref_mid, ref_deep = backbone(x)
+    backbone, x, ref_mid, ref_deep = _backbone_and_reference()
     noise = FeatureStyleNoise(backbone, p=0.0)  # p is ignored while a selection is set
-    backbone.train()
-    for m in backbone.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.eval()
+    _train_with_frozen_bn(backbone)
     noise.select(torch.tensor([True, False, True, False]))
     with torch.no_grad():
         mid, deep = backbone(x)
     assert noise.applied == len(STYLE_POINTS["MobileNetV2Features"])
+
     def moved(a: torch.Tensor, b: torch.Tensor) -> bool:  # relative: deep values are tiny
         return bool((a - b).abs().max() > 1e-3 * b.abs().max())
 
