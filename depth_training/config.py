@@ -116,6 +116,12 @@ class DataConfig:
     #   validation scenes always look across the room, so runs stay comparable
     synthetic_table_fraction: float = 0.0  # synthetic: share of training scenes seen down
     # ^ across a cluttered table, desk or counter from 0.3–1.2 m (render_scene(view="table"))
+    synthetic_photo_textures: str = ""  # synthetic: a folder of photographs of real surfaces,
+    # ^ one sub-folder per texture kind (wood/, wood_floor/, tiles/, ...; sim.materials.
+    #   PhotoTextures; scripts/gimp_patterns.py makes one from GIMP's patterns) that replace
+    #   procedural textures in the training scenes ("" = none; validation scenes never)
+    synthetic_photo_p: float = 0.5  # synthetic: probability per material of a photograph
+    # ^ where its kind has one
     # ^ scene i of a source renders SeedSequence([seed, i]): different seeds, disjoint scenes
     width: int = 640  # synthetic: rendered frame width (pixels)
     height: int = 480  # synthetic: rendered frame height (pixels)
@@ -322,6 +328,9 @@ def _validate_synthetic(d: DataConfig, where: str) -> None:
     """Checks of the rendered-scene keys of one synthetic data section."""
     if d.synthetic_train < 1 or d.synthetic_val < 1:
         raise ConfigError(f"{where}.synthetic_train and {where}.synthetic_val must be >= 1.")
+    if not 0.0 <= d.synthetic_photo_p <= 1.0:
+        raise ConfigError(f"{where}.synthetic_photo_p must be in [0, 1], got "
+                          f"{d.synthetic_photo_p}.")
     if not 0.0 <= d.synthetic_close_fraction <= 1.0:
         raise ConfigError(f"{where}.synthetic_close_fraction must be in [0, 1], got "
                           f"{d.synthetic_close_fraction}.")

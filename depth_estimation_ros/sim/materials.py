@@ -1,16 +1,20 @@
-"""Surface materials and the seeded procedural textures they use (planks, tiles, fabric, ...)."""
+"""Surface materials and the textures they use: seeded procedural ones (planks, tiles,
+fabric, ...) and, optionally, photographs of real surfaces (:class:`PhotoTextures`)."""
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from depth_estimation_ros.sim.camera import Vec3
 
-__all__ = ["TEXTURE_KINDS", "TEXTURE_SIZE", "Material", "procedural_texture"]
+__all__ = ["PHOTO_SUFFIXES", "TEXTURE_KINDS", "TEXTURE_SIZE", "Material", "PhotoTextures",
+           "photo_texture", "procedural_texture"]
 
 TEXTURE_SIZE = 256  # texels per side of every procedural texture (a power of two)
 
@@ -25,12 +29,15 @@ class Material:
         tint: Per-channel multiplier applied to the texture colour.
         tile_size: Metres covered by one texture repeat; None stretches the texture once
             over each face (pictures, doors, windows).
+        photo: Path of a photograph used instead of the procedural texture (see
+            :class:`PhotoTextures`); None for the procedural one.
     """
 
     texture: str
     variant: int = 0
     tint: Vec3 = (1.0, 1.0, 1.0)
     tile_size: float | None = 1.0
+    photo: str | None = None
 
 
 def _smooth_noise(rng: np.random.Generator, cells: int, size: int = TEXTURE_SIZE) -> np.ndarray:
@@ -274,10 +281,107 @@ def procedural_texture(kind: str, variant: int = 0) -> np.ndarray:
     return image
 
 
+PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+@functools.lru_cache(maxsize=256)
+def photo_texture(path: str) -> np.ndarray:
+    """A photograph as a texture: read once, centre-cropped square, resized to
+    TEXTURE_SIZE × TEXTURE_SIZE RGB.
+
+    Raises:
+        ValueError: a file that is missing or is not a readable PNG or JPEG image.
+    """
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # (H, W, 3) BGR, or None
+    if image is None:
+        raise ValueError(f"photo texture {path} is missing or not a readable PNG or JPEG "
+                         "image")
+    h, w = image.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = image[top:top + side, left:left + side]
+    interpolation = cv2.INTER_AREA if side > TEXTURE_SIZE else cv2.INTER_CUBIC
+    rgb = cv2.resize(square, (TEXTURE_SIZE, TEXTURE_SIZE), interpolation=interpolation)[..., ::-1]
+    rgb = np.ascontiguousarray(rgb)
+    rgb.flags.writeable = False
+    return rgb
+
+
+class PhotoTextures:
+    """Photographs of real surfaces that replace procedural textures in rendered rooms.
+
+    A folder holds one sub-folder per texture kind it replaces, named as in
+    :data:`TEXTURE_KINDS` (``wood/``, ``wood_floor/``, ``tiles/``, ``plaster/``, ``fabric/``,
+    ...), each with PNG or JPEG images; repeating kinds (all but ``picture``, ``window`` and
+    ``door``) want tileable images, such as GIMP's patterns (``scripts/gimp_patterns.py``
+    sorts those into such a folder). :meth:`dress` gives each material of a kind that has
+    photographs, with probability ``p``, one of them drawn at random, keeping the
+    material's tint and tile size; the rest keep their procedural texture.
+
+    Args:
+        folder: the folder described above.
+        p: probability per material, in [0, 1].
+
+    Raises:
+        ValueError: a missing folder, a sub-folder that is not a texture kind, no image at
+            all, an unreadable image, or ``p`` outside [0, 1].
+    """
+
+    def __init__(self, folder: str | os.PathLike[str], p: float = 0.5) -> None:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"the photo texture probability must be in [0, 1], got {p}")
+        root = Path(folder)
+        if not root.is_dir():
+            raise ValueError(f"photo texture folder {root} does not exist; expected a folder "
+                             f"with one sub-folder per texture kind ({', '.join(TEXTURE_KINDS)})")
+        photos: dict[str, tuple[str, ...]] = {}
+        for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+            if sub.name not in TEXTURE_KINDS:
+                raise ValueError(f"photo texture folder {sub} is not named after a texture "
+                                 f"kind; expected one of {', '.join(TEXTURE_KINDS)}")
+            files = sorted(str(f) for f in sub.iterdir()
+                           if f.is_file() and f.suffix.lower() in PHOTO_SUFFIXES)
+            if files:
+                photos[sub.name] = tuple(files)
+        if not photos:
+            raise ValueError(f"photo texture folder {root} has no PNG or JPEG image in a "
+                             f"texture-kind sub-folder ({', '.join(TEXTURE_KINDS)})")
+        for files in photos.values():
+            for f in files:
+                photo_texture(f)  # read every image now: a bad file fails here, not mid-run
+        self.folder = root
+        self.p = float(p)
+        self.photos = photos
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.photos.values())
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(f"{k}: {len(v)}" for k, v in self.photos.items())
+        return f"PhotoTextures({str(self.folder)!r}, p={self.p:g}; {kinds})"
+
+    def dress(self, materials: Sequence[Material], rng: np.random.Generator
+              ) -> tuple[Material, ...]:
+        """``materials`` with some procedural textures swapped for photographs (see the
+        class); the same ``rng`` state gives the same result."""
+        out = []
+        for material in materials:
+            choices = self.photos.get(material.texture)
+            draw, pick, scale = rng.random(3)  # three draws per material, always
+            if choices and material.photo is None and draw < self.p:
+                tile = material.tile_size
+                material = replace(material, photo=choices[int(pick * len(choices))],
+                                   tile_size=None if tile is None else tile * (0.4 + 0.6 * scale))
+            out.append(material)
+        return tuple(out)
+
+
 @functools.lru_cache(maxsize=128)
-def _packed_texture(kind: str, variant: int) -> np.ndarray:
+def _packed_texture(kind: str, variant: int, photo: str | None = None) -> np.ndarray:
     """A texture as (T * T,) uint32 whose bytes in memory are r, g, b, 255."""
-    texture = procedural_texture(kind, variant)
+    texture = procedural_texture(kind, variant) if photo is None else photo_texture(photo)
     rgba = np.empty(texture.shape[:2] + (4,), dtype=np.uint8)
     rgba[..., :3] = texture
     rgba[..., 3] = 255
@@ -291,14 +395,14 @@ def texture_atlas(materials: Sequence[Material]) -> tuple[np.ndarray, list[int]]
 
     Returns:
         ``(slots * T * T,)`` uint32 atlas, each texel the four bytes r, g, b, 255, with one
-        slot of T * T texels per distinct (kind, variant); and the slot of every material.
+        slot of T * T texels per distinct (kind, variant, photo); and the slot of every material.
     """
-    keys: list[tuple[str, int]] = []
+    keys: list[tuple[str, int, str | None]] = []
     slots: list[int] = []
     for material in materials:
-        key = (material.texture, material.variant)
+        key = (material.texture, material.variant, material.photo)
         if key not in keys:
             keys.append(key)
         slots.append(keys.index(key))
-    atlas = np.concatenate([_packed_texture(kind, variant) for kind, variant in keys])
+    atlas = np.concatenate([_packed_texture(*key) for key in keys])
     return atlas, slots

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -34,7 +34,7 @@ from depth_estimation_ros.sim.layout import (
     furnish_room,
     table_view,
 )
-from depth_estimation_ros.sim.materials import Material, texture_atlas
+from depth_estimation_ros.sim.materials import Material, PhotoTextures, texture_atlas
 from depth_estimation_ros.sim.raster import rasterise, workspace
 from depth_estimation_ros.sim.shading import Lighting, Shader
 
@@ -139,15 +139,18 @@ class SyntheticScene:
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def random(cls, seed: int) -> SyntheticScene:
+    def random(cls, seed: int, photos: PhotoTextures | None = None) -> SyntheticScene:
         """A random furnished room (bedroom, living room, kitchen, office, ...) from a seed.
 
         The same seed always gives the same scene; its :attr:`default_pose` is a random
         plausible camera pose drawn from the same seed, looking across the room, and its
         :attr:`close_pose` a close-up one (0.5–1.4 m from furniture or a wall, pitched down).
+        ``photos`` swaps some of its textures for photographs, drawn from the seed's own
+        stream: the room and its poses are the same with or without them.
         """
         rng = _scene_rng(seed)
-        return SyntheticScene._random_of(furnish_room(rng), rng, seed)
+        room = _dressed(furnish_room(rng), photos, seed)
+        return SyntheticScene._random_of(room, rng, seed)
 
     @staticmethod
     def _random_of(room: FurnishedRoom, rng: np.random.Generator, seed: int) -> SyntheticScene:
@@ -163,13 +166,14 @@ class SyntheticScene:
         return scene
 
     @classmethod
-    def random_table(cls, seed: int) -> SyntheticScene:
+    def random_table(cls, seed: int, photos: PhotoTextures | None = None) -> SyntheticScene:
         """The room of :meth:`random` with clutter on one of its tables, desks or counters
         and a :attr:`default_pose` standing at it, looking down across it
         (:func:`~depth_estimation_ros.sim.layout.table_view`), drawn from the seed's own
-        stream; a room without a work surface is :meth:`random`'s with its close-up pose."""
+        stream; a room without a work surface is :meth:`random`'s with its close-up pose.
+        ``photos`` as in :meth:`random`."""
         rng = _scene_rng(seed)
-        room = furnish_room(rng)
+        room = _dressed(furnish_room(rng), photos, seed)
         view = table_view(room, np.random.default_rng([int(seed), 0x7AB1E]))
         if view is None:  # the room is furnished once either way
             scene = SyntheticScene._random_of(room, rng, seed)
@@ -275,12 +279,21 @@ def _scene_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), 0x5EED])
 
 
+def _dressed(room: FurnishedRoom, photos: PhotoTextures | None, seed: int) -> FurnishedRoom:
+    """``room`` with some textures swapped for ``photos`` (from the seed's own stream)."""
+    if photos is None:
+        return room
+    materials = photos.dress(room.materials, np.random.default_rng([int(seed), 0xF0707]))
+    return replace(room, materials=materials)
+
+
 def render_scene(
     seed: int,
     width: int | None = None,
     height: int | None = None,
     intrinsics: CameraIntrinsics | None = None,
     view: str = "room",
+    photos: PhotoTextures | None = None,
 ) -> SyntheticFrame:
     """Render a random scene from its random plausible camera pose, both from ``seed``.
 
@@ -292,12 +305,14 @@ def render_scene(
         view: ``"room"`` looks across the room (:attr:`SyntheticScene.default_pose`),
             ``"close"`` at furniture or a wall from nearby (:attr:`SyntheticScene.close_pose`),
             ``"table"`` down across a cluttered table (:meth:`SyntheticScene.random_table`).
+        photos: photographs that replace some procedural textures
+            (:class:`~depth_estimation_ros.sim.materials.PhotoTextures`); None = none.
     """
     if view not in VIEWS:
         raise ValueError(f"view {view!r} is not one of {VIEWS}")
     if view == "table":
-        scene = SyntheticScene.random_table(seed)
+        scene = SyntheticScene.random_table(seed, photos)
         return scene.render(scene.default_pose, width, height, intrinsics)
-    scene = SyntheticScene.random(seed)
+    scene = SyntheticScene.random(seed, photos)
     pose = scene.close_pose if view == "close" else scene.default_pose
     return scene.render(pose, width, height, intrinsics)

@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from depth_estimation_ros.core.model import PreprocessConfig
+from depth_estimation_ros.sim.materials import PhotoTextures
 from depth_training.config import TrainConfig, extra_source_config
 from depth_training.datasets.augment import AugmentConfig
 from depth_training.datasets.dataset import DepthDataset, MixedDepthDataset
@@ -77,11 +78,18 @@ def build_datasets(cfg: TrainConfig, pre: PreprocessConfig,
 def _source_split(d: Any, seed: int, where: str) -> tuple[Any, np.ndarray, Any, np.ndarray]:
     """(train source, train indices, validation source, validation indices) of one section."""
     if d.kind == "synthetic":
+        photos = None
+        if d.synthetic_photo_textures:
+            try:
+                photos = PhotoTextures(d.synthetic_photo_textures, p=d.synthetic_photo_p)
+            except ValueError as exc:
+                raise ConfigError(f"{where}.synthetic_photo_textures: {exc}.") from None
         train_src = SyntheticDepthSource(d.synthetic_train, seed=d.synthetic_train_seed,
                                          width=d.width, height=d.height,
                                          cache_size=d.synthetic_train,
                                          close_fraction=d.synthetic_close_fraction,
-                                         table_fraction=d.synthetic_table_fraction)
+                                         table_fraction=d.synthetic_table_fraction,
+                                         photos=photos)
         val_src = SyntheticDepthSource(d.synthetic_val, seed=d.synthetic_val_seed,
                                        width=d.width, height=d.height, cache_size=d.synthetic_val)
         return train_src, np.arange(len(train_src)), val_src, np.arange(len(val_src))

@@ -11,6 +11,7 @@ from collections import OrderedDict
 import numpy as np
 
 from depth_estimation_ros.core.camera import CameraIntrinsics
+from depth_estimation_ros.sim.materials import PhotoTextures
 from depth_training.datasets.nyu import NYU_HEIGHT, NYU_WIDTH
 
 
@@ -59,11 +60,14 @@ class SyntheticDepthSource:
             fixed by ``seed`` (see :meth:`view`).
         table_fraction: share of items seen down across a cluttered table, desk or counter
             (``render_scene(view="table")``); ``close_fraction + table_fraction`` <= 1.
+        photos: photographs of real surfaces that replace some procedural textures
+            (:class:`~depth_estimation_ros.sim.materials.PhotoTextures`); None = none.
     """
 
     def __init__(self, n: int, seed: int = 0, width: int = NYU_WIDTH, height: int = NYU_HEIGHT,
                  cache_size: int = 128, camera: CameraIntrinsics | None = None,
-                 close_fraction: float = 0.0, table_fraction: float = 0.0) -> None:
+                 close_fraction: float = 0.0, table_fraction: float = 0.0,
+                 photos: PhotoTextures | None = None) -> None:
         if n < 1:
             raise ValueError(f"a synthetic source needs n >= 1 frames, got {n}")
         if not 0.0 <= close_fraction <= 1.0:
@@ -82,6 +86,7 @@ class SyntheticDepthSource:
             raise ValueError(f"camera of a {camera.width}x{camera.height} image does not match "
                              f"the {self.width}x{self.height} synthetic frames")
         self.camera = camera
+        self.photos = photos
         self.cache_size = int(cache_size)
         self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
@@ -96,7 +101,7 @@ class SyntheticDepthSource:
         from depth_estimation_ros.sim import render_scene
 
         frame = render_scene(_scene_seed(self.seed, i), intrinsics=self.camera,
-                             view=self.view(i))
+                             view=self.view(i), photos=self.photos)
         item = (np.ascontiguousarray(frame.rgb, dtype=np.uint8),
                 np.ascontiguousarray(frame.depth, dtype=np.float32))
         if self.cache_size > 0:
@@ -140,5 +145,6 @@ class SyntheticDepthSource:
     def __repr__(self) -> str:
         close = f", close_fraction={self.close_fraction:g}" if self.close_fraction else ""
         close += f", table_fraction={self.table_fraction:g}" if self.table_fraction else ""
+        close += f", photos={self.photos!r}" if self.photos is not None else ""
         return (f"SyntheticDepthSource(n={self.n}, seed={self.seed}, "
                 f"{self.width}x{self.height}, fx={self.camera.fx:g}{close})")
