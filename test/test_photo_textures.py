@@ -78,13 +78,17 @@ def test_folder_is_read_by_kind(folder: Path) -> None:
     assert "wood: 2" in repr(photos)
 
 
+def _junk_jpeg(root: Path) -> None:
+    (root / "wood").mkdir(parents=True)
+    (root / "wood" / "x.jpg").write_bytes(b"junk")
+
+
 @pytest.mark.parametrize(("make", "message"), [
     (lambda root: None, "does not exist"),
-    (lambda root: _write(root / "marble" / "a.png", RED), "marble is not named after a "
-                                                          "texture kind"),
+    (lambda root: _write(root / "marble" / "a.png", RED),
+     "marble is not named after a texture kind"),
     (lambda root: (root / "wood").mkdir(parents=True), "has no PNG or JPEG image"),
-    (lambda root: (root / "wood").mkdir(parents=True) or (root / "wood" / "x.jpg")
-     .write_bytes(b"junk"), "x.jpg is missing or not a readable"),
+    (_junk_jpeg, "x.jpg is missing or not a readable"),
 ])
 def test_bad_folders_get_one_clear_sentence(tmp_path: Path, make, message: str) -> None:
     root = tmp_path / "photos"
