@@ -164,8 +164,8 @@ def test_training_uses_the_core_and_the_renderer_package_only() -> None:
             parts = name.split(".")
             assert parts[1] in ("core", "sim"), f"{rel} imports {name}"
             if parts[1] == "sim":
-                assert len(parts) == 2 or parts[2] in ("SyntheticFrame", "SyntheticScene",
-                                                       "render_scene"), (
+                assert len(parts) == 2 or parts[2] in ("PhotoTextures", "SyntheticFrame",
+                                                       "SyntheticScene", "render_scene"), (
                     f"{rel} imports {name}; use `from depth_estimation_ros.sim import ...`")
 
 

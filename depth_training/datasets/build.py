@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from depth_estimation_ros.core.model import PreprocessConfig
-from depth_estimation_ros.sim.materials import PhotoTextures
+from depth_estimation_ros.sim import PhotoTextures
 from depth_training.config import TrainConfig, extra_source_config
 from depth_training.datasets.augment import AugmentConfig
 from depth_training.datasets.dataset import DepthDataset, MixedDepthDataset

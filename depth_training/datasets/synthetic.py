@@ -11,7 +11,7 @@ from collections import OrderedDict
 import numpy as np
 
 from depth_estimation_ros.core.camera import CameraIntrinsics
-from depth_estimation_ros.sim.materials import PhotoTextures
+from depth_estimation_ros.sim import PhotoTextures
 from depth_training.datasets.nyu import NYU_HEIGHT, NYU_WIDTH
 
 
