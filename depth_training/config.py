@@ -116,13 +116,13 @@ class DataConfig:
     #   validation scenes always look across the room, so runs stay comparable
     synthetic_table_fraction: float = 0.0  # synthetic: share of training scenes seen down
     # ^ across a cluttered table, desk or counter from 0.3–1.2 m (render_scene(view="table"))
+    # ^ scene i of a source renders SeedSequence([seed, i]): different seeds, disjoint scenes
     synthetic_photo_textures: str = ""  # synthetic: a folder of photographs of real surfaces,
     # ^ one sub-folder per texture kind (wood/, wood_floor/, tiles/, ...; sim.materials.
     #   PhotoTextures; scripts/gimp_patterns.py makes one from GIMP's patterns) that replace
     #   procedural textures in the training scenes ("" = none; validation scenes never)
     synthetic_photo_p: float = 0.5  # synthetic: probability per material of a photograph
     # ^ where its kind has one
-    # ^ scene i of a source renders SeedSequence([seed, i]): different seeds, disjoint scenes
     width: int = 640  # synthetic: rendered frame width (pixels)
     height: int = 480  # synthetic: rendered frame height (pixels)
     rgb_topic: str = "/camera/color/image_raw"  # rosbag: colour Image or CompressedImage topic

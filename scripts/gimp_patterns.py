@@ -27,6 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from depth_estimation_ros.core.atomic import atomic_write_bytes
+
 # texture kind -> pattern files (relative to GIMP's patterns folder) that look like it
 KINDS: dict[str, tuple[str, ...]] = {
     "wood": ("Wood/wood1.pat", "Wood/wood2.pat", "Wood/wood3.pat", "Wood/wood4.pat",
@@ -83,12 +85,12 @@ def convert(patterns: Path, out: Path) -> int:
                 print(f"skipped {src}: not there", file=sys.stderr)
                 continue
             rgb = read_pat(src)
+            ok, png = cv2.imencode(".png", rgb[..., ::-1])
+            if not ok:
+                raise ValueError(f"{src}: its pixels could not be encoded as PNG")
             dst = out / kind / f"{src.stem}.png"
             dst.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dst.with_suffix(".tmp.png")
-            if not cv2.imwrite(str(tmp), rgb[..., ::-1]):
-                raise OSError(f"could not write {tmp}")
-            tmp.replace(dst)
+            atomic_write_bytes(dst, png.tobytes())
             written += 1
     return written
 

@@ -318,7 +318,8 @@ class PhotoTextures:
     ``door``) want tileable images, such as GIMP's patterns (``scripts/gimp_patterns.py``
     sorts those into such a folder). :meth:`dress` gives each material of a kind that has
     photographs, with probability ``p``, one of them drawn at random, keeping the
-    material's tint and tile size; the rest keep their procedural texture.
+    material's tint and shrinking its tile size by a random 0.4–1 (a photograph holds more
+    detail per repeat than a procedural tile); the rest keep their procedural texture.
 
     Args:
         folder: the folder described above.
@@ -337,7 +338,7 @@ class PhotoTextures:
             raise ValueError(f"photo texture folder {root} does not exist; expected a folder "
                              f"with one sub-folder per texture kind ({', '.join(TEXTURE_KINDS)})")
         photos: dict[str, tuple[str, ...]] = {}
-        for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        for sub in sorted(d for d in root.iterdir() if d.is_dir()):
             if sub.name not in TEXTURE_KINDS:
                 raise ValueError(f"photo texture folder {sub} is not named after a texture "
                                  f"kind; expected one of {', '.join(TEXTURE_KINDS)}")
