@@ -123,6 +123,9 @@ class DataConfig:
     #   procedural textures in the training scenes ("" = none; validation scenes never)
     synthetic_photo_p: float = 0.5  # synthetic: probability per material of a photograph
     # ^ where its kind has one
+    synthetic_shadows: bool = False  # synthetic: the point light casts shadows and creases
+    # ^ get ambient occlusion, of random strengths per room (sim.scene.shadowed), in the
+    #   training scenes (validation scenes never, so runs stay comparable)
     width: int = 640  # synthetic: rendered frame width (pixels)
     height: int = 480  # synthetic: rendered frame height (pixels)
     rgb_topic: str = "/camera/color/image_raw"  # rosbag: colour Image or CompressedImage topic

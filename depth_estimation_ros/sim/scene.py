@@ -139,17 +139,21 @@ class SyntheticScene:
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def random(cls, seed: int, photos: PhotoTextures | None = None) -> SyntheticScene:
+    def random(
+        cls, seed: int, photos: PhotoTextures | None = None, shadows: bool = False
+    ) -> SyntheticScene:
         """A random furnished room (bedroom, living room, kitchen, office, ...) from a seed.
 
         The same seed always gives the same scene; its :attr:`default_pose` is a random
         plausible camera pose drawn from the same seed, looking across the room, and its
         :attr:`close_pose` a close-up one (0.5–1.4 m from furniture or a wall, pitched down).
         ``photos`` swaps some of its textures for photographs, drawn from the seed's own
-        stream: the room and its poses are the same with or without them.
+        stream: the room and its poses are the same with or without them. ``shadows`` gives
+        its point light shadows and its creases ambient occlusion, of random strengths drawn
+        from another stream of the seed (:func:`shadowed`); the depth is the same.
         """
         rng = _scene_rng(seed)
-        room = _dressed(furnish_room(rng), photos, seed)
+        room = _lit(_dressed(furnish_room(rng), photos, seed), shadows, seed)
         return SyntheticScene._random_of(room, rng, seed)
 
     @staticmethod
@@ -166,14 +170,16 @@ class SyntheticScene:
         return scene
 
     @classmethod
-    def random_table(cls, seed: int, photos: PhotoTextures | None = None) -> SyntheticScene:
+    def random_table(
+        cls, seed: int, photos: PhotoTextures | None = None, shadows: bool = False
+    ) -> SyntheticScene:
         """The room of :meth:`random` with clutter on one of its tables, desks or counters
         and a :attr:`default_pose` standing at it, looking down across it
         (:func:`~depth_estimation_ros.sim.layout.table_view`), drawn from the seed's own
         stream; a room without a work surface is :meth:`random`'s with its close-up pose.
-        ``photos`` as in :meth:`random`."""
+        ``photos`` and ``shadows`` as in :meth:`random`."""
         rng = _scene_rng(seed)
-        room = _dressed(furnish_room(rng), photos, seed)
+        room = _lit(_dressed(furnish_room(rng), photos, seed), shadows, seed)
         view = table_view(room, np.random.default_rng([int(seed), 0x7AB1E]))
         if view is None:  # the room is furnished once either way
             scene = SyntheticScene._random_of(room, rng, seed)
@@ -287,6 +293,26 @@ def _dressed(room: FurnishedRoom, photos: PhotoTextures | None, seed: int) -> Fu
     return replace(room, materials=materials)
 
 
+def shadowed(lighting: Lighting, rng: np.random.Generator) -> Lighting:
+    """``lighting`` with shadows and ambient occlusion of random strengths: the point light
+    loses 50-90 % in shadow, edges blurred by 0.5-3 pixels (at 640 wide), creases lose up to
+    30-80 % of their light."""
+    return replace(
+        lighting,
+        shadow=float(rng.uniform(0.5, 0.9)),
+        shadow_blur=float(rng.uniform(0.5, 3.0)),
+        occlusion=float(rng.uniform(0.3, 0.8)),
+    )
+
+
+def _lit(room: FurnishedRoom, shadows: bool, seed: int) -> FurnishedRoom:
+    """``room`` with :func:`shadowed` lighting (from the seed's own stream) if ``shadows``."""
+    if not shadows:
+        return room
+    lighting = shadowed(room.lighting, np.random.default_rng([int(seed), 0x5AD0]))
+    return replace(room, lighting=lighting)
+
+
 def render_scene(
     seed: int,
     width: int | None = None,
@@ -294,6 +320,7 @@ def render_scene(
     intrinsics: CameraIntrinsics | None = None,
     view: str = "room",
     photos: PhotoTextures | None = None,
+    shadows: bool = False,
 ) -> SyntheticFrame:
     """Render a random scene from its random plausible camera pose, both from ``seed``.
 
@@ -307,12 +334,14 @@ def render_scene(
             ``"table"`` down across a cluttered table (:meth:`SyntheticScene.random_table`).
         photos: photographs that replace some procedural textures
             (:class:`~depth_estimation_ros.sim.materials.PhotoTextures`); None = none.
+        shadows: shadows and ambient occlusion (:meth:`SyntheticScene.random`); the depth
+            is the same either way.
     """
     if view not in VIEWS:
         raise ValueError(f"view {view!r} is not one of {VIEWS}")
     if view == "table":
-        scene = SyntheticScene.random_table(seed, photos)
+        scene = SyntheticScene.random_table(seed, photos, shadows)
         return scene.render(scene.default_pose, width, height, intrinsics)
-    scene = SyntheticScene.random(seed, photos)
+    scene = SyntheticScene.random(seed, photos, shadows)
     pose = scene.close_pose if view == "close" else scene.default_pose
     return scene.render(pose, width, height, intrinsics)

@@ -1,5 +1,6 @@
 """Colour: textured, lit pixels of the visible faces (ambient, directional and point light
-with Lambertian shading and distance falloff, and a soft vignette)."""
+with Lambertian shading and distance falloff, and a soft vignette), optionally with the point
+light's shadows (a cube shadow map) and ambient occlusion (from the depth image)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,19 @@ from depth_estimation_ros.core.camera import CameraIntrinsics
 from depth_estimation_ros.sim.camera import Vec3, pixel_rays
 from depth_estimation_ros.sim.geometry import Faces
 from depth_estimation_ros.sim.materials import TEXTURE_SIZE
-from depth_estimation_ros.sim.raster import Workspace
+from depth_estimation_ros.sim.raster import Workspace, rasterise, workspace
 
 __all__ = ["Lighting", "Shader"]
 
 _TEX_BITS = TEXTURE_SIZE.bit_length() - 1
+SHADOW_MAP_SIZE = 256  # pixels per side of each of the six cube shadow-map faces
+_SHADOW_BIAS = (0.03, 0.02)  # a point is lit up to 3 % + 2 cm behind the map's surface
+# Ambient occlusion samples pairs of opposite neighbours at these radii (pixels at 640 wide)
+# along four directions; a pair straddling a silhouette (a neighbour > 10 % nearer in
+# inverse depth) is left out, so only creases darken, not everything behind an edge.
+_AO_RADII = (5.0, 12.0)
+_AO_RANGE = 0.1
+_AO_GAIN = 12.0  # mean crease depth (relative inverse depth) that reads as fully occluded
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,12 @@ class Lighting:
         sun_direction: Direction the directional light travels (normalised on use).
         sun_strength: Directional-light strength.
         vignette: Brightness lost in the image corners (0 = none).
+        shadow: Share of the point light a shadowed surface loses, 0 (no shadows, the
+            default) to 1 (black where only the point light would reach).
+        shadow_blur: Softness of shadow edges: Gaussian sigma in pixels of a 640-wide image
+            (scaled with the image's width).
+        occlusion: Ambient occlusion: the share of light lost in a fully occluded crease
+            (corners, where furniture meets the floor); 0 = none (the default).
     """
 
     light_position: Vec3 | None = None
@@ -39,6 +54,17 @@ class Lighting:
     sun_direction: Vec3 = (0.45, 0.3, -0.84)
     sun_strength: float = 0.2
     vignette: float = 0.25
+    shadow: float = 0.0
+    shadow_blur: float = 1.5
+    occlusion: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("shadow", "occlusion"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"Lighting {name}={value!r} must lie in [0, 1].")
+        if not self.shadow_blur >= 0.0:
+            raise ValueError(f"Lighting shadow_blur={self.shadow_blur!r} must be >= 0 pixels.")
 
 
 def _rows16(values: np.ndarray) -> np.ndarray:
@@ -83,6 +109,7 @@ class Shader:
         face_light.view(np.int32)[:, 2] = faces.texture_slot * TEXTURE_SIZE * TEXTURE_SIZE
         self._face_light = _rows16(face_light)
         self._face_tint = _rows16(np.concatenate([faces.tint, np.zeros((len(flat), 1))], 1))
+        self._cube = _cube_shadow_map(faces, self._light, room_size) if lighting.shadow else None
 
     def shade(
         self,
@@ -158,7 +185,11 @@ class Shader:
         dist2 += np.float32(1.0)
         shade *= np.float32(lighting.light_intensity)
         shade /= dist2
+        if self._cube is not None:
+            shade *= self._visibility(origin, rotation, camera, depth)
         shade += light_f32[..., 1]
+        if lighting.occlusion:
+            shade *= _ambient_occlusion(depth, lighting.occlusion)
         if lighting.vignette:
             np.multiply(rays.radius2, np.float32(-lighting.vignette), out=scratch)
             scratch += np.float32(1.0)
@@ -174,3 +205,112 @@ class Shader:
             np.minimum(channel, np.float32(255.0), out=channel)
             rgb[..., c] = channel
         return rgb
+
+    def _visibility(
+        self, origin: np.ndarray, rotation: np.ndarray, camera: CameraIntrinsics,
+        depth: np.ndarray,
+    ) -> np.ndarray:
+        """(H, W) float32 share of the point light reaching each pixel's surface: 1 where
+        lit, ``1 - shadow`` in shadow, blurred across shadow edges."""
+        assert self._cube is not None
+        import cv2
+
+        rays = pixel_rays(camera)
+        # The surface point minus the light: P - l = (o - l) + z R (xr, yr, 1), per axis.
+        offset = origin - self._light
+        rel = np.empty((3,) + depth.shape, dtype=np.float32)
+        for axis in range(3):
+            a = rotation[axis]
+            np.add(np.float32(a[0]) * rays.col + np.float32(a[2]),
+                   np.float32(a[1]) * rays.row, out=rel[axis])
+            rel[axis] *= depth
+            rel[axis] += np.float32(offset[axis])
+        flat = rel.reshape(3, -1)
+        major = np.abs(flat).argmax(axis=0)
+        face = 2 * major + (np.take_along_axis(flat, major[None], 0)[0] < 0)
+        lit = np.ones(flat.shape[1], dtype=np.float32)
+        size = SHADOW_MAP_SIZE
+        half = np.float32(size / 2.0)
+        for f, (frame, inv_map) in enumerate(self._cube):
+            index = np.flatnonzero(face == f)
+            if index.size == 0:
+                continue
+            q = frame.T.astype(np.float32) @ flat[:, index]  # (3, n) in the face's optical frame
+            z = q[2]
+            u = np.clip(np.rint(half * q[0] / z + (half - 0.5)), 0, size - 1).astype(np.intp)
+            v = np.clip(np.rint(half * q[1] / z + (half - 0.5)), 0, size - 1).astype(np.intp)
+            reach = np.reciprocal(inv_map[v, u])
+            reach *= np.float32(1.0 + _SHADOW_BIAS[0])
+            reach += np.float32(_SHADOW_BIAS[1])
+            lit[index] = z <= reach
+        lit = lit.reshape(depth.shape)
+        sigma = self.lighting.shadow_blur * depth.shape[1] / 640.0
+        if sigma > 0.05:
+            lit = cv2.GaussianBlur(lit, (0, 0), sigma)
+        shadow = np.float32(self.lighting.shadow)
+        lit *= shadow
+        lit += np.float32(1.0) - shadow
+        return lit
+
+
+def _cube_frames() -> list[np.ndarray]:
+    """World-from-optical rotations looking along +x, -x, +y, -y, +z, -z (in that order)."""
+    frames = []
+    for axis in range(3):
+        for sign in (1.0, -1.0):
+            forward = np.zeros(3)
+            forward[axis] = sign
+            helper = np.array([0.0, 0.0, 1.0]) if axis != 2 else np.array([1.0, 0.0, 0.0])
+            right = np.cross(helper, forward)
+            right /= np.linalg.norm(right)
+            frames.append(np.stack([right, np.cross(forward, right), forward], axis=1))
+    return frames
+
+
+def _cube_shadow_map(
+    faces: Faces, light: np.ndarray, room_size: Vec3
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The scene seen from the point light: six 90-degree faces of (rotation, inverse depth).
+
+    Raises:
+        ValueError: the light is not strictly inside the room.
+    """
+    if not (np.all(light > 0.0) and np.all(light < np.asarray(room_size))):
+        raise ValueError(f"The point light {tuple(light)} must lie strictly inside the room "
+                         f"{tuple(room_size)} to cast shadows.")
+    size = SHADOW_MAP_SIZE
+    camera = CameraIntrinsics(size / 2.0, size / 2.0, (size - 1) / 2.0, (size - 1) / 2.0,
+                              size, size)
+    work = workspace(size, size)
+    cube = []
+    for frame in _cube_frames():
+        rasterise(faces, light, frame, camera, work)
+        cube.append((frame, work.inv_depth.copy()))
+    return cube
+
+
+def _ambient_occlusion(depth: np.ndarray, strength: float) -> np.ndarray:
+    """(H, W) float32 light kept per pixel, ``1 - strength`` in a fully occluded crease.
+
+    For a plane, inverse depth is affine in the image, so the mean of two opposite
+    neighbours equals the pixel's own; in a concave crease it is larger (both neighbours
+    nearer). The excess, relative, averaged over pairs at two radii and four directions
+    (pairs straddling a silhouette or leaving the image left out), is the occlusion.
+    """
+    height, width = depth.shape
+    inv = np.reciprocal(depth.astype(np.float32))
+    total = np.zeros_like(inv)
+    count = np.zeros_like(inv)
+    for radius in _AO_RADII:
+        r = max(1, int(round(radius * width / 640.0)))
+        padded = np.pad(inv, r, constant_values=np.nan)  # pairs off the image count not
+        for dy, dx in ((0, r), (r, 0), (r, r), (r, -r)):
+            a = padded[r + dy:r + dy + height, r + dx:r + dx + width]
+            b = padded[r - dy:r - dy + height, r - dx:r - dx + width]
+            excess = (a + b) / (2.0 * inv) - 1.0
+            with np.errstate(invalid="ignore"):
+                near = np.maximum(a, b) <= inv * np.float32(1.0 + _AO_RANGE)
+            total += np.where(near, np.maximum(excess, 0.0), 0.0)
+            count += near
+    crease = total / np.maximum(count, 1.0)
+    return np.float32(1.0) - np.float32(strength) * np.minimum(crease * _AO_GAIN, 1.0)
