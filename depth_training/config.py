@@ -119,7 +119,7 @@ class DataConfig:
     # ^ scene i of a source renders SeedSequence([seed, i]): different seeds, disjoint scenes
     synthetic_photo_textures: str = ""  # synthetic: a folder of photographs of real surfaces,
     # ^ one sub-folder per texture kind (wood/, wood_floor/, tiles/, ...; sim.materials.
-    #   PhotoTextures; scripts/gimp_patterns.py makes one from GIMP's patterns) that replace
+    #   PhotoTextures; scripts/photo_textures.py makes one from Debian packages) that replace
     #   procedural textures in the training scenes ("" = none; validation scenes never)
     synthetic_photo_p: float = 0.5  # synthetic: probability per material of a photograph
     # ^ where its kind has one

@@ -1,5 +1,5 @@
 """Photographs of real surfaces in rendered rooms: sim.materials.PhotoTextures, the training
-option data.synthetic_photo_textures and scripts/gimp_patterns.py."""
+option data.synthetic_photo_textures and scripts/photo_textures.py."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from depth_training.datasets.build import build_datasets
 from depth_training.datasets.synthetic import SyntheticDepthSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import gimp_patterns  # noqa: E402
+import photo_textures  # noqa: E402
 
 # distinct solid colours (RGB): a texture made from one shows which photograph it came from
 RED, GREEN, BLUE = (200, 30, 20), (20, 180, 40), (30, 40, 210)
@@ -232,11 +232,11 @@ def _pat(path: Path, pixels: np.ndarray, name: bytes = b"test\0", magic: bytes =
 def test_gimp_pattern_reader_decodes_every_pixel_layout(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(gimp_patterns.read_pat(_pat(tmp_path / "c.pat", rgb)), rgb)
+    np.testing.assert_array_equal(photo_textures.read_pat(_pat(tmp_path / "c.pat", rgb)), rgb)
     rgba = np.concatenate([rgb, np.full((5, 7, 1), 9, np.uint8)], axis=2)
-    np.testing.assert_array_equal(gimp_patterns.read_pat(_pat(tmp_path / "a.pat", rgba)), rgb)
+    np.testing.assert_array_equal(photo_textures.read_pat(_pat(tmp_path / "a.pat", rgba)), rgb)
     grey = rgb[..., :1]
-    out = gimp_patterns.read_pat(_pat(tmp_path / "g.pat", grey))
+    out = photo_textures.read_pat(_pat(tmp_path / "g.pat", grey))
     np.testing.assert_array_equal(out, np.repeat(grey, 3, axis=2))
 
 
@@ -251,25 +251,69 @@ def test_gimp_pattern_reader_refuses_other_files(tmp_path: Path, kwargs, cut: in
     if cut:
         path.write_bytes(path.read_bytes()[:-cut])
     with pytest.raises(ValueError, match=message):
-        gimp_patterns.read_pat(path)
+        photo_textures.read_pat(path)
 
 
-def test_gimp_patterns_script_writes_a_folder_the_renderer_reads(tmp_path: Path,
-                                                                  capsys) -> None:
+def test_script_sorts_gimp_patterns_into_a_folder_the_renderer_reads(tmp_path: Path,
+                                                                      capsys) -> None:
     patterns = tmp_path / "patterns"
     red = np.zeros((8, 8, 3), np.uint8)
     red[:] = RED
     _pat(patterns / "Wood" / "wood1.pat", red)
     _pat(patterns / "Stone" / "marble1.pat", np.full((8, 8, 1), 77, np.uint8))
     out = tmp_path / "photos"
-    assert gimp_patterns.main([str(patterns), str(out)]) == 0
+    assert photo_textures.main([str(out), "--gimp", str(patterns)]) == 0
     # wood1 serves as table wood and as a wooden floor; marble1 as tiles
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
-        "tiles/marble1.png", "wood/wood1.png", "wood_floor/wood1.png"]
+        "tiles/gimp-marble1.png", "wood/gimp-wood1.png", "wood_floor/gimp-wood1.png"]
     assert "wrote 3 textures" in capsys.readouterr().out
     photos = PhotoTextures(out)
     assert np.all(photo_texture(photos.photos["wood"][0]) == RED)
     assert np.all(photo_texture(photos.photos["tiles"][0]) == 77)
-    assert gimp_patterns.main([str(tmp_path / "none"), str(out)]) == 2
+    assert photo_textures.main([str(out), "--gimp", str(tmp_path / "none")]) == 2
     assert "is not a folder" in capsys.readouterr().err
-    assert gimp_patterns.main([str(tmp_path), str(out)]) == 1  # no listed pattern there
+    assert photo_textures.main([str(out), "--gimp", str(tmp_path)]) == 1  # nothing listed
+    assert photo_textures.main([str(out)]) == 2  # no source at all
+    assert "give --gimp, --sweethome3d or both" in capsys.readouterr().err
+
+
+def _jpeg(rgb: tuple[int, int, int]) -> bytes:
+    image = np.empty((16, 16, 3), np.uint8)
+    image[:] = rgb[::-1]
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 100])
+    assert ok
+    return data.tobytes()
+
+
+def test_script_takes_sweet_home_3d_textures_from_its_jar_and_furniture(
+        tmp_path: Path, capsys) -> None:
+    import zipfile
+
+    folder = tmp_path / "sweethome3d"
+    (folder / "furniture").mkdir(parents=True)
+    jar_tiles = photo_textures.SWEETHOME3D_KINDS["tiles"][0]  # (jar, its first tile image)
+    oak = photo_textures.SWEETHOME3D_KINDS["wood"][0]  # (a furniture library, oak)
+    with zipfile.ZipFile(folder / jar_tiles[0], "w") as zf:
+        zf.writestr(jar_tiles[1], _jpeg(BLUE))
+        zf.writestr("com/eteks/other.txt", "not listed: ignored")
+    with zipfile.ZipFile(folder / oak[0], "w") as zf:
+        zf.writestr(oak[1], _jpeg(RED))
+    out = tmp_path / "photos"
+    assert photo_textures.main([str(out), "--sweethome3d", str(folder)]) == 0
+    printed = capsys.readouterr()
+    assert "wrote 2 textures" in printed.out
+    assert "not there" in printed.err and "not in the archive" in printed.err
+    photos = PhotoTextures(out)
+    assert [Path(p).name for p in photos.photos["tiles"]] == [
+        "sh3d-" + Path(jar_tiles[1]).name]
+    tiles = photo_texture(photos.photos["tiles"][0]).astype(int)
+    wood = photo_texture(photos.photos["wood"][0]).astype(int)
+    assert np.abs(tiles - BLUE).max() <= 8 and np.abs(wood - RED).max() <= 8  # JPEG, RGB
+    # an entry that is not an image, and an archive that is not a zip, get their sentence
+    with zipfile.ZipFile(folder / oak[0], "w") as zf:
+        zf.writestr(oak[1], b"no picture here")
+    assert photo_textures.main([str(out), "--sweethome3d", str(folder)]) == 1
+    assert "is not an image OpenCV can read" in capsys.readouterr().err
+    (folder / oak[0]).write_bytes(b"plain bytes")
+    assert photo_textures.main([str(out), "--sweethome3d", str(folder)]) == 1
+    assert "is not a zip archive" in capsys.readouterr().err
