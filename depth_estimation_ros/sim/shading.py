@@ -226,8 +226,12 @@ class Shader:
             rel[axis] *= depth
             rel[axis] += np.float32(offset[axis])
         flat = rel.reshape(3, -1)
-        major = np.abs(flat).argmax(axis=0)
-        face = 2 * major + (np.take_along_axis(flat, major[None], 0)[0] < 0)
+        # the cube face: the axis of the largest |component| (the first on ties), and its sign
+        ax, ay, az = np.abs(flat)
+        x_major = (ax >= ay) & (ax >= az)
+        y_major = ~x_major & (ay >= az)
+        face = np.where(x_major, flat[0] < 0, np.where(y_major, 2 + (flat[1] < 0),
+                                                       4 + (flat[2] < 0)))
         lit = np.ones(flat.shape[1], dtype=np.float32)
         size = SHADOW_MAP_SIZE
         half = np.float32(size / 2.0)
