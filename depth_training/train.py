@@ -224,9 +224,11 @@ class Trainer:
     def run(self) -> Path:
         """Train every stage of the plan; return the run folder."""
         # rendered rooms (the data, or replayed beside a recording): once, before workers fork
-        warm_synthetic(self.train_ds, self.main and self.cfg.progress)
+        # (as many rendering processes as the run's threads: the cores it was given)
+        render = self.cfg.threads if self.cfg.threads > 0 else (os.cpu_count() or 1)
+        warm_synthetic(self.train_ds, self.main and self.cfg.progress, render)
         if self.main:
-            warm_synthetic(self.val_ds, self.cfg.progress)
+            warm_synthetic(self.val_ds, self.cfg.progress, render)
         for i, stage in enumerate(self.plan):
             later = self.plan[i + 1:]
             if any(self.state.stage_state(s).epoch > 0 for s in later):

@@ -209,6 +209,20 @@ def test_synthetic_source_is_deterministic() -> None:
     assert (raw == 0).any() and np.array_equal(raw[raw > 0], a.depth(1)[raw > 0])
 
 
+def test_synthetic_source_warms_its_cache_in_forked_processes() -> None:
+    one_by_one = SyntheticDepthSource(6, seed=2, width=64, height=48, close_fraction=0.5,
+                                      cache_size=0)
+    warmed = SyntheticDepthSource(6, seed=2, width=64, height=48, close_fraction=0.5,
+                                  shadows=False, cache_size=5)
+    warmed.warm([5, 0, 1, 1, -6, 2, 3, 4], processes=2)  # repeats and a negative index
+    assert list(warmed._cache) == [5, 0, 1, 2, 3]  # as many as the cache holds, in order
+    for i in range(6):
+        np.testing.assert_array_equal(warmed.image(i), one_by_one.image(i))
+        np.testing.assert_array_equal(warmed.depth(i), one_by_one.depth(i))
+    with pytest.raises(IndexError, match="out of range"):
+        warmed.warm([6])
+
+
 def test_synthetic_source_close_fraction_picks_close_views_by_seed() -> None:
     src = SyntheticDepthSource(200, seed=4, width=48, height=36, close_fraction=0.5)
     views = [src.view(i) for i in range(200)]

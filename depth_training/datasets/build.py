@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
 from depth_estimation_ros.core.model import PreprocessConfig
 from depth_estimation_ros.sim import PhotoTextures
@@ -115,14 +114,13 @@ def _source_split(d: Any, seed: int, where: str) -> tuple[Any, np.ndarray, Any, 
     return src, s.train, src, s.test
 
 
-def warm_synthetic(ds: Dataset, show: bool) -> None:
-    """Render every synthetic scene of ``ds`` (or of its parts, for a mixed dataset) once in
-    this process, so forked workers share them."""
+def warm_synthetic(ds: Dataset, show: bool, processes: int = 1) -> None:
+    """Render every synthetic scene of ``ds`` (or of its parts, for a mixed dataset) once
+    into this process's cache (with ``processes`` rendering processes), so forked workers
+    share them."""
     for part in getattr(ds, "datasets", ()):
-        warm_synthetic(part, show)
+        warm_synthetic(part, show, processes)
     src = getattr(ds, "source", None)
     if not isinstance(src, SyntheticDepthSource):
         return
-    for i in tqdm(np.unique(ds.indices), desc="rendering scenes", disable=not show,
-                  leave=False, dynamic_ncols=True):
-        src.depth(int(i))
+    src.warm(np.unique(ds.indices), processes, show)

@@ -6,13 +6,23 @@ source with seed ``s`` is the scene of ``SeedSequence([s, i])``.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections import OrderedDict
+from collections.abc import Iterable
 
 import numpy as np
+from tqdm import tqdm
 
 from depth_estimation_ros.core.camera import CameraIntrinsics
 from depth_estimation_ros.sim import PhotoTextures
 from depth_training.datasets.nyu import NYU_HEIGHT, NYU_WIDTH
+
+_WARMING: SyntheticDepthSource | None = None  # the source a forked pre-render pool serves
+
+
+def _render_warming(i: int) -> tuple[np.ndarray, np.ndarray]:
+    assert _WARMING is not None
+    return _WARMING._render(i)
 
 
 def _scene_seed(seed: int, i: int) -> int:
@@ -101,17 +111,56 @@ class SyntheticDepthSource:
         if hit is not None:
             self._cache.move_to_end(i)
             return hit
+        item = self._render(i)
+        self._store(i, item)
+        return item
+
+    def _render(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         from depth_estimation_ros.sim import render_scene
 
         frame = render_scene(_scene_seed(self.seed, i), intrinsics=self.camera,
                              view=self.view(i), photos=self.photos, shadows=self.shadows)
-        item = (np.ascontiguousarray(frame.rgb, dtype=np.uint8),
+        return (np.ascontiguousarray(frame.rgb, dtype=np.uint8),
                 np.ascontiguousarray(frame.depth, dtype=np.float32))
+
+    def _store(self, i: int, item: tuple[np.ndarray, np.ndarray]) -> None:
         if self.cache_size > 0:
             self._cache[i] = item
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
-        return item
+
+    def warm(self, indices: Iterable[int], processes: int = 1, show: bool = False) -> None:
+        """Render items ``indices`` into the cache ahead of use (as many as it holds), in
+        ``processes`` forked processes where the platform forks; the frames are the ones
+        :meth:`image` would render (each is a function of its seed alone)."""
+        global _WARMING
+        todo: list[int] = []
+        for i in indices:
+            if not -self.n <= int(i) < self.n:
+                raise IndexError(f"index {i} out of range for a synthetic source of {self.n}")
+            i = int(i) % self.n
+            if i not in self._cache and i not in todo:
+                todo.append(i)
+        todo = todo[: self.cache_size]
+        bar = tqdm(total=len(todo), desc="rendering scenes", disable=not show, leave=False,
+                   dynamic_ncols=True)
+        with bar:
+            forks = "fork" in multiprocessing.get_all_start_methods()
+            if processes > 1 and len(todo) > 1 and forks:
+                _WARMING = self
+                try:
+                    context = multiprocessing.get_context("fork")
+                    with context.Pool(min(processes, len(todo))) as pool:
+                        items = pool.imap(_render_warming, todo, chunksize=4)
+                        for i, item in zip(todo, items, strict=True):
+                            self._store(i, item)
+                            bar.update()
+                finally:
+                    _WARMING = None
+            else:
+                for i in todo:
+                    self._frame(i)
+                    bar.update()
 
     def __len__(self) -> int:
         return self.n
