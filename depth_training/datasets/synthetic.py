@@ -134,14 +134,13 @@ class SyntheticDepthSource:
         ``processes`` forked processes where the platform forks; the frames are the ones
         :meth:`image` would render (each is a function of its seed alone)."""
         global _WARMING
-        todo: list[int] = []
+        wanted: dict[int, None] = {}  # ordered, without repeats
         for i in indices:
             if not -self.n <= int(i) < self.n:
                 raise IndexError(f"index {i} out of range for a synthetic source of {self.n}")
-            i = int(i) % self.n
-            if i not in self._cache and i not in todo:
-                todo.append(i)
-        todo = todo[: self.cache_size]
+            if int(i) % self.n not in self._cache:
+                wanted[int(i) % self.n] = None
+        todo = list(wanted)[: self.cache_size]
         bar = tqdm(total=len(todo), desc="rendering scenes", disable=not show, leave=False,
                    dynamic_ncols=True)
         with bar:
