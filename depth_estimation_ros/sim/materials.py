@@ -318,8 +318,9 @@ class PhotoTextures:
     ``door``) want tileable images, such as GIMP's patterns or Sweet Home 3D's textures
     (``scripts/photo_textures.py`` sorts those into such a folder). :meth:`dress` gives
     each material of a kind that has photographs, with probability ``p``, one of them drawn
-    at random, keeping the material's tint and shrinking its tile size by a random 0.4–1 (a photograph holds more
-    detail per repeat than a procedural tile); the rest keep their procedural texture.
+    at random, keeping the material's tint and shrinking its tile size by a random 0.4–1 (a
+    photograph holds more detail per repeat than a procedural tile); the rest keep their
+    procedural texture.
 
     Args:
         folder: the folder described above.
