@@ -142,10 +142,8 @@ SWEETHOME3D_KINDS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-def _write(out: Path, kind: str, name: str, data: bytes, where: str) -> None:
-    """Check that ``data`` decodes as an image, then write it as ``out/kind/name``."""
-    if cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) is None:
-        raise ValueError(f"{where} is not an image OpenCV can read")
+def _write(out: Path, kind: str, name: str, data: bytes) -> None:
+    """Write ``data`` as ``out/kind/name``."""
     dst = out / kind / name
     dst.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(dst, data)
@@ -165,7 +163,7 @@ def convert_gimp(patterns: Path, out: Path) -> int:
             ok, png = cv2.imencode(".png", rgb[..., ::-1])
             if not ok:
                 raise ValueError(f"{src}: its pixels could not be encoded as PNG")
-            _write(out, kind, f"gimp-{src.stem}.png", png.tobytes(), str(src))
+            _write(out, kind, f"gimp-{src.stem}.png", png.tobytes())
             written += 1
     return written
 
@@ -196,8 +194,10 @@ def convert_sweethome3d(folder: Path, out: Path) -> int:
                     print(f"skipped {folder / archive}:{member}: not in the archive",
                           file=sys.stderr)
                     continue
-                _write(out, kind, f"sh3d-{Path(member).name}", data,
-                       f"{folder / archive}:{member}")
+                if cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) is None:
+                    raise ValueError(f"{folder / archive}:{member} is not an image OpenCV "
+                                     "can read")
+                _write(out, kind, f"sh3d-{Path(member).name}", data)
                 written += 1
     finally:
         for zf in archives.values():

@@ -239,7 +239,7 @@ class Shader:
             index = np.flatnonzero(face == f)
             if index.size == 0:
                 continue
-            q = frame.T.astype(np.float32) @ flat[:, index]  # (3, n) in the face's optical frame
+            q = frame @ flat[:, index]  # (3, n) in the face's optical frame
             z = q[2]
             u = np.clip(np.rint(half * q[0] / z + (half - 0.5)), 0, size - 1).astype(np.intp)
             v = np.clip(np.rint(half * q[1] / z + (half - 0.5)), 0, size - 1).astype(np.intp)
@@ -257,7 +257,7 @@ class Shader:
         return lit
 
 
-def _cube_frames() -> list[np.ndarray]:
+def _cube_frames() -> tuple[np.ndarray, ...]:
     """World-from-optical rotations looking along +x, -x, +y, -y, +z, -z (in that order)."""
     frames = []
     for axis in range(3):
@@ -268,13 +268,17 @@ def _cube_frames() -> list[np.ndarray]:
             right = np.cross(helper, forward)
             right /= np.linalg.norm(right)
             frames.append(np.stack([right, np.cross(forward, right), forward], axis=1))
-    return frames
+    return tuple(frames)
+
+
+_CUBE_FRAMES = _cube_frames()
 
 
 def _cube_shadow_map(
     faces: Faces, light: np.ndarray, room_size: Vec3
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The scene seen from the point light: six 90-degree faces of (rotation, inverse depth).
+    """The scene seen from the point light: six 90-degree faces of (optical-from-world
+    rotation as float32, inverse depth).
 
     Raises:
         ValueError: the light is not strictly inside the room.
@@ -287,9 +291,9 @@ def _cube_shadow_map(
                               size, size)
     work = workspace(size, size)
     cube = []
-    for frame in _cube_frames():
+    for frame in _CUBE_FRAMES:
         rasterise(faces, light, frame, camera, work)
-        cube.append((frame, work.inv_depth.copy()))
+        cube.append((frame.T.astype(np.float32), work.inv_depth.copy()))
     return cube
 
 
@@ -303,6 +307,8 @@ def _ambient_occlusion(depth: np.ndarray, strength: float) -> np.ndarray:
     """
     height, width = depth.shape
     inv = np.reciprocal(depth.astype(np.float32))
+    twice = 2.0 * inv
+    limit = inv * np.float32(1.0 + _AO_RANGE)  # nearer neighbours than this: a silhouette
     total = np.zeros_like(inv)
     count = np.zeros_like(inv)
     for radius in _AO_RADII:
@@ -311,9 +317,9 @@ def _ambient_occlusion(depth: np.ndarray, strength: float) -> np.ndarray:
         for dy, dx in ((0, r), (r, 0), (r, r), (r, -r)):
             a = padded[r + dy:r + dy + height, r + dx:r + dx + width]
             b = padded[r - dy:r - dy + height, r - dx:r - dx + width]
-            excess = (a + b) / (2.0 * inv) - 1.0
+            excess = (a + b) / twice - 1.0
             with np.errstate(invalid="ignore"):
-                near = np.maximum(a, b) <= inv * np.float32(1.0 + _AO_RANGE)
+                near = np.maximum(a, b) <= limit
             total += np.where(near, np.maximum(excess, 0.0), 0.0)
             count += near
     crease = total / np.maximum(count, 1.0)
