@@ -126,6 +126,9 @@ class DataConfig:
     synthetic_shadows: bool = False  # synthetic: the point light casts shadows and creases
     # ^ get ambient occlusion, of random strengths per room (sim.scene.shadowed), in the
     #   training scenes (validation scenes never, so runs stay comparable)
+    synthetic_detail: bool = False  # synthetic: mip-mapped textures and fine surface grain
+    # ^ of random strength per room (sim.scene.detailed) in the training scenes (validation
+    #   scenes never)
     width: int = 640  # synthetic: rendered frame width (pixels)
     height: int = 480  # synthetic: rendered frame height (pixels)
     rgb_topic: str = "/camera/color/image_raw"  # rosbag: colour Image or CompressedImage topic

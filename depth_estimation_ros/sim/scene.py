@@ -140,7 +140,8 @@ class SyntheticScene:
 
     @classmethod
     def random(
-        cls, seed: int, photos: PhotoTextures | None = None, shadows: bool = False
+        cls, seed: int, photos: PhotoTextures | None = None, shadows: bool = False,
+        detail: bool = False,
     ) -> SyntheticScene:
         """A random furnished room (bedroom, living room, kitchen, office, ...) from a seed.
 
@@ -151,9 +152,11 @@ class SyntheticScene:
         stream: the room and its poses are the same with or without them. ``shadows`` gives
         its point light shadows and its creases ambient occlusion, of random strengths drawn
         from another stream of the seed (:func:`shadowed`); the depth is the same.
+        ``detail`` filters its textures as a camera would and adds fine surface detail of a
+        random strength (:func:`detailed`, from a third stream).
         """
         rng = _scene_rng(seed)
-        room = _lit(_dressed(furnish_room(rng), photos, seed), shadows, seed)
+        room = _lit(_dressed(furnish_room(rng), photos, seed), shadows, seed, detail)
         return SyntheticScene._random_of(room, rng, seed)
 
     @staticmethod
@@ -171,15 +174,16 @@ class SyntheticScene:
 
     @classmethod
     def random_table(
-        cls, seed: int, photos: PhotoTextures | None = None, shadows: bool = False
+        cls, seed: int, photos: PhotoTextures | None = None, shadows: bool = False,
+        detail: bool = False,
     ) -> SyntheticScene:
         """The room of :meth:`random` with clutter on one of its tables, desks or counters
         and a :attr:`default_pose` standing at it, looking down across it
         (:func:`~depth_estimation_ros.sim.layout.table_view`), drawn from the seed's own
         stream; a room without a work surface is :meth:`random`'s with its close-up pose.
-        ``photos`` and ``shadows`` as in :meth:`random`."""
+        ``photos``, ``shadows`` and ``detail`` as in :meth:`random`."""
         rng = _scene_rng(seed)
-        room = _lit(_dressed(furnish_room(rng), photos, seed), shadows, seed)
+        room = _lit(_dressed(furnish_room(rng), photos, seed), shadows, seed, detail)
         view = table_view(room, np.random.default_rng([int(seed), 0x7AB1E]))
         if view is None:  # the room is furnished once either way
             scene = SyntheticScene._random_of(room, rng, seed)
@@ -305,12 +309,21 @@ def shadowed(lighting: Lighting, rng: np.random.Generator) -> Lighting:
     )
 
 
-def _lit(room: FurnishedRoom, shadows: bool, seed: int) -> FurnishedRoom:
-    """``room`` with :func:`shadowed` lighting (from the seed's own stream) if ``shadows``."""
-    if not shadows:
-        return room
-    lighting = shadowed(room.lighting, np.random.default_rng([int(seed), 0x5AD0]))
-    return replace(room, lighting=lighting)
+def detailed(lighting: Lighting, rng: np.random.Generator) -> Lighting:
+    """``lighting`` with mip-mapped textures and a fine detail layer of random strength
+    (a spread of 2-10 % of the light)."""
+    return replace(lighting, mipmaps=True, detail=float(rng.uniform(0.02, 0.1)))
+
+
+def _lit(room: FurnishedRoom, shadows: bool, seed: int, detail: bool = False) -> FurnishedRoom:
+    """``room`` with :func:`shadowed` lighting if ``shadows`` and :func:`detailed` textures
+    if ``detail``, each from its own stream of the seed."""
+    lighting = room.lighting
+    if shadows:
+        lighting = shadowed(lighting, np.random.default_rng([int(seed), 0x5AD0]))
+    if detail:
+        lighting = detailed(lighting, np.random.default_rng([int(seed), 0xDE7A]))
+    return room if lighting is room.lighting else replace(room, lighting=lighting)
 
 
 def render_scene(
@@ -321,6 +334,7 @@ def render_scene(
     view: str = "room",
     photos: PhotoTextures | None = None,
     shadows: bool = False,
+    detail: bool = False,
 ) -> SyntheticFrame:
     """Render a random scene from its random plausible camera pose, both from ``seed``.
 
@@ -336,12 +350,14 @@ def render_scene(
             (:class:`~depth_estimation_ros.sim.materials.PhotoTextures`); None = none.
         shadows: shadows and ambient occlusion (:meth:`SyntheticScene.random`); the depth
             is the same either way.
+        detail: mip-mapped textures with fine surface detail (:meth:`SyntheticScene.random`);
+            the depth is the same either way.
     """
     if view not in VIEWS:
         raise ValueError(f"view {view!r} is not one of {VIEWS}")
     if view == "table":
-        scene = SyntheticScene.random_table(seed, photos, shadows)
+        scene = SyntheticScene.random_table(seed, photos, shadows, detail)
         return scene.render(scene.default_pose, width, height, intrinsics)
-    scene = SyntheticScene.random(seed, photos, shadows)
+    scene = SyntheticScene.random(seed, photos, shadows, detail)
     pose = scene.close_pose if view == "close" else scene.default_pose
     return scene.render(pose, width, height, intrinsics)

@@ -45,6 +45,15 @@ class Lighting:
             (scaled with the image's width).
         occlusion: Ambient occlusion: the share of light lost in a fully occluded crease
             (corners, where furniture meets the floor); 0 = none (the default).
+        mipmaps: Filter textures as a camera averages them: each pixel reads the level of a
+            box-filtered texture pyramid that matches its footprint in texels (from the
+            texture coordinates' steps to the neighbouring pixels), not the nearest texel
+            of the full-size texture, which aliases into speckle far away. False (the
+            default) keeps the nearest texel.
+        detail: Strength of a fine detail layer (a tileable 1/f noise at 8 times each
+            texture's frequency, mip-mapped, multiplying the light): real surfaces show
+            grain up close, which a 256-texel texture magnified over a near surface lacks;
+            far away the layer averages out. 0 = none (the default); implies ``mipmaps``.
     """
 
     light_position: Vec3 | None = None
@@ -57,12 +66,16 @@ class Lighting:
     shadow: float = 0.0
     shadow_blur: float = 1.5
     occlusion: float = 0.0
+    mipmaps: bool = False
+    detail: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("shadow", "occlusion"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"Lighting {name}={value!r} must lie in [0, 1].")
+        if not 0.0 <= self.detail <= 1.0:
+            raise ValueError(f"Lighting detail={self.detail!r} must lie in [0, 1].")
         if not self.shadow_blur >= 0.0:
             raise ValueError(f"Lighting shadow_blur={self.shadow_blur!r} must be >= 0 pixels.")
 
@@ -70,6 +83,76 @@ class Lighting:
 def _rows16(values: np.ndarray) -> np.ndarray:
     """(F, 4) numbers -> (F,) 16-byte items (4 float32 each) so one gather fetches a row."""
     return np.ascontiguousarray(values, dtype=np.float32).view(np.complex128).reshape(-1)
+
+
+# Mip pyramid: level L of a T x T texture is (T >> L) x (T >> L), stored one after another.
+_MIP_LEVELS = _TEX_BITS + 1  # down to 1 x 1
+_MIP_OFFSET = np.cumsum([0] + [(TEXTURE_SIZE >> k) ** 2 for k in range(_MIP_LEVELS)])
+_MIP_SLOT = int(_MIP_OFFSET[-1])  # texels per texture in a pyramid atlas
+_DETAIL_OCTAVES = 3  # the detail layer repeats 2**3 = 8 times per texture repeat
+_DETAIL_SEED = 0xDE7A
+
+
+def _pyramid(texture: np.ndarray) -> list[np.ndarray]:
+    """Box-filtered levels of a (T, T, C) float32 texture, full size first, down to 1 x 1."""
+    levels = [texture]
+    while levels[-1].shape[0] > 1:
+        t = levels[-1]
+        levels.append(0.25 * (t[0::2, 0::2] + t[1::2, 0::2] + t[0::2, 1::2] + t[1::2, 1::2]))
+    return levels
+
+
+def _mip_atlas(atlas: np.ndarray) -> np.ndarray:
+    """A packed atlas (slots * T * T uint32, bytes r, g, b, 255) as pyramids, _MIP_SLOT
+    texels per slot, the same packing."""
+    size = TEXTURE_SIZE
+    slots = atlas.view(np.uint8).reshape(-1, size, size, 4).astype(np.float32)
+    out = np.empty((len(slots), _MIP_SLOT, 4), dtype=np.uint8)
+    for i, texture in enumerate(slots):
+        for k, level in enumerate(_pyramid(texture)):
+            out[i, _MIP_OFFSET[k]:_MIP_OFFSET[k + 1]] = np.rint(level).reshape(-1, 4)
+    return out.view(np.uint32).reshape(-1)
+
+
+def _detail_pyramid() -> np.ndarray:
+    """The detail layer's pyramid, float32 (_MIP_SLOT,): a tileable noise whose octaves (8
+    to 256 bumps per side) have equal amplitudes, so a pixel sees the same spread of grain
+    at any distance (as on real surfaces, whose images have a 1/f spectrum); zero mean and
+    unit spread at full size."""
+    from depth_estimation_ros.sim.materials import _smooth_noise
+
+    rng = np.random.default_rng(_DETAIL_SEED)
+    noise = sum(_smooth_noise(rng, 8 << k) for k in range(_TEX_BITS - 2)).astype(np.float32)
+    noise = (noise - noise.mean()) / noise.std()
+    return np.concatenate([level.reshape(-1) for level in _pyramid(noise[..., None])])
+
+
+def _footprint(cu: np.ndarray, cv: np.ndarray) -> np.ndarray:
+    """log2 of each pixel's footprint in texels: the larger of its texture-coordinate steps
+    along the image's rows and columns (as a GPU picks a mip level: a surface seen at a
+    grazing angle is blurred rather than aliased), each the smaller of the steps to the two
+    neighbours (so a step across a face's edge does not count)."""
+    steps = []
+    for axis in (0, 1):
+        step = np.hypot(np.diff(cu, axis=axis), np.diff(cv, axis=axis))
+        both = np.full((2,) + cu.shape, np.inf, dtype=np.float32)
+        if axis == 0:
+            both[0, :-1], both[1, 1:] = step, step
+        else:
+            both[0, :, :-1], both[1, :, 1:] = step, step
+        steps.append(both.min(axis=0))
+    rho = np.maximum(steps[0], steps[1])
+    rho[~np.isfinite(rho)] = 1.0  # a one-pixel image: no neighbour to measure
+    return np.log2(np.maximum(rho, np.float32(1e-6)))
+
+
+def _mip_index(cu: np.ndarray, cv: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """Index within a pyramid of the nearest texel at ``level`` for level-0 coordinates."""
+    shift = _TEX_BITS - level
+    mask = np.right_shift(TEXTURE_SIZE - 1, level)
+    u = np.right_shift(cu.astype(np.int32), level) & mask
+    v = np.right_shift(cv.astype(np.int32), level) & mask
+    return _MIP_OFFSET[level].astype(np.int32) + (np.left_shift(v, shift) | u)
 
 
 class Shader:
@@ -110,6 +193,9 @@ class Shader:
         self._face_light = _rows16(face_light)
         self._face_tint = _rows16(np.concatenate([faces.tint, np.zeros((len(flat), 1))], 1))
         self._cube = _cube_shadow_map(faces, self._light, room_size) if lighting.shadow else None
+        filtered = lighting.mipmaps or lighting.detail > 0.0
+        self._mip_atlas = _mip_atlas(atlas) if filtered else None
+        self._detail = _detail_pyramid() if lighting.detail > 0.0 else None
 
     def shade(
         self,
@@ -135,33 +221,37 @@ class Shader:
         rows16, coord, scratch = work.rows16[0], work.f32[0], work.f32[1]
         texel, index = work.i32
 
-        # Texture lookup: nearest texel, repeating; texel = base + (v_i << bits) | u_i.
-        texel.fill(0)
-        for shift, coef in ((0, faces.u_coef), (_TEX_BITS, faces.v_coef)):
-            along = coef[:, :3] @ rotation  # (F, 3) on (xr, yr, 1)
-            table = _rows16(
-                np.concatenate([along, (coef[:, :3] @ origin + coef[:, 3])[:, None]], 1)
-            )
-            np.take(table, fid, out=rows16, mode="clip")  # (H, W) rows (a, b, c, k)
-            form = rows16.view(np.float32).reshape(shape + (4,))
-            np.multiply(form[..., 0], col, out=coord)
-            np.multiply(form[..., 1], row, out=scratch)
-            coord += scratch
-            coord += form[..., 2]
-            coord *= depth
-            coord += form[..., 3]
-            coord *= np.float32(TEXTURE_SIZE)  # texels, positive thanks to the bias
-            np.copyto(index, coord, casting="unsafe")
-            index &= TEXTURE_SIZE - 1
-            if shift:
-                index <<= shift
-            texel |= index
         light = work.rows16[1]
         np.take(self._face_light, fid, out=light, mode="clip")
         light_f32 = light.view(np.float32).reshape(shape + (4,))
-        texel += light.view(np.int32).reshape(shape + (4,))[..., 2]  # the texture's base
         albedo = work.u32
-        np.take(self._atlas, texel, out=albedo, mode="clip")
+        detail = None
+        if self._mip_atlas is None:
+            # Texture lookup: nearest texel, repeating; texel = base + (v_i << bits) | u_i.
+            texel.fill(0)
+            for shift, coef in ((0, faces.u_coef), (_TEX_BITS, faces.v_coef)):
+                along = coef[:, :3] @ rotation  # (F, 3) on (xr, yr, 1)
+                table = _rows16(
+                    np.concatenate([along, (coef[:, :3] @ origin + coef[:, 3])[:, None]], 1)
+                )
+                np.take(table, fid, out=rows16, mode="clip")  # (H, W) rows (a, b, c, k)
+                form = rows16.view(np.float32).reshape(shape + (4,))
+                np.multiply(form[..., 0], col, out=coord)
+                np.multiply(form[..., 1], row, out=scratch)
+                coord += scratch
+                coord += form[..., 2]
+                coord *= depth
+                coord += form[..., 3]
+                coord *= np.float32(TEXTURE_SIZE)  # texels, positive thanks to the bias
+                np.copyto(index, coord, casting="unsafe")
+                index &= TEXTURE_SIZE - 1
+                if shift:
+                    index <<= shift
+                texel |= index
+            texel += light.view(np.int32).reshape(shape + (4,))[..., 2]  # the texture's base
+            np.take(self._atlas, texel, out=albedo, mode="clip")
+        else:
+            detail = self._filtered(rotation, origin, col, row, depth, fid, light, albedo)
         albedo_u8 = albedo.view(np.uint8).reshape(shape + (4,))  # r, g, b, 255
 
         # Squared distance to the point light, |l - o - z D|^2 = c - 2 z (l - o).D + z^2 |D|^2.
@@ -188,6 +278,8 @@ class Shader:
         if self._cube is not None:
             shade *= self._visibility(origin, rotation, camera, depth)
         shade += light_f32[..., 1]
+        if detail is not None:
+            shade *= detail
         if lighting.occlusion:
             shade *= _ambient_occlusion(depth, lighting.occlusion)
         if lighting.vignette:
@@ -205,6 +297,41 @@ class Shader:
             np.minimum(channel, np.float32(255.0), out=channel)
             rgb[..., c] = channel
         return rgb
+
+    def _filtered(
+        self, rotation: np.ndarray, origin: np.ndarray, col: np.ndarray, row: np.ndarray,
+        depth: np.ndarray, fid: np.ndarray, light: np.ndarray, albedo: np.ndarray,
+    ) -> np.ndarray | None:
+        """Mip-mapped texture lookup into ``albedo``; returns the detail layer's light
+        multiplier (H, W) float32, or None without one."""
+        faces = self._faces
+        coords = []
+        for coef in (faces.u_coef, faces.v_coef):
+            along = coef[:, :3] @ rotation  # (F, 3) on (xr, yr, 1)
+            table = np.concatenate([along, (coef[:, :3] @ origin + coef[:, 3])[:, None]], 1)
+            form = table.astype(np.float32)[fid]  # (H, W, 4)
+            coord = form[..., 0] * col + form[..., 1] * row + form[..., 2]
+            coord *= depth
+            coord += form[..., 3]
+            coord *= np.float32(TEXTURE_SIZE)  # level-0 texels, positive thanks to the bias
+            coords.append(coord)
+        cu, cv = coords
+        lod = _footprint(cu, cv)
+        level = np.clip(np.floor(lod + 0.5), 0, _MIP_LEVELS - 1).astype(np.int32)
+        slot = light.view(np.int32).reshape(depth.shape + (4,))[..., 2] // (
+            TEXTURE_SIZE * TEXTURE_SIZE)
+        texel = _mip_index(cu, cv, level) + slot * np.int32(_MIP_SLOT)
+        assert self._mip_atlas is not None
+        np.take(self._mip_atlas, texel, out=albedo, mode="clip")
+        if self._detail is None:
+            return None
+        scale = np.float32(1 << _DETAIL_OCTAVES)
+        fine = np.clip(np.floor(lod + (_DETAIL_OCTAVES + 0.5)), 0, _MIP_LEVELS - 1).astype(
+            np.int32)
+        noise = self._detail[_mip_index(cu * scale, cv * scale, fine)]
+        noise *= np.float32(self.lighting.detail)
+        noise += np.float32(1.0)
+        return np.maximum(noise, np.float32(0.0))
 
     def _visibility(
         self, origin: np.ndarray, rotation: np.ndarray, camera: CameraIntrinsics,

@@ -88,7 +88,8 @@ def _source_split(d: Any, seed: int, where: str) -> tuple[Any, np.ndarray, Any, 
                                          cache_size=d.synthetic_train,
                                          close_fraction=d.synthetic_close_fraction,
                                          table_fraction=d.synthetic_table_fraction,
-                                         photos=photos, shadows=d.synthetic_shadows)
+                                         photos=photos, shadows=d.synthetic_shadows,
+                                         detail=d.synthetic_detail)
         val_src = SyntheticDepthSource(d.synthetic_val, seed=d.synthetic_val_seed,
                                        width=d.width, height=d.height, cache_size=d.synthetic_val)
         return train_src, np.arange(len(train_src)), val_src, np.arange(len(val_src))

@@ -74,12 +74,15 @@ class SyntheticDepthSource:
             (:class:`~depth_estimation_ros.sim.materials.PhotoTextures`); None = none.
         shadows: the point light's shadows and ambient occlusion in every room
             (``render_scene(shadows=True)``); the depth is the same either way.
+        detail: mip-mapped textures with fine surface grain in every room
+            (``render_scene(detail=True)``); the depth is the same either way.
     """
 
     def __init__(self, n: int, seed: int = 0, width: int = NYU_WIDTH, height: int = NYU_HEIGHT,
                  cache_size: int = 128, camera: CameraIntrinsics | None = None,
                  close_fraction: float = 0.0, table_fraction: float = 0.0,
-                 photos: PhotoTextures | None = None, shadows: bool = False) -> None:
+                 photos: PhotoTextures | None = None, shadows: bool = False,
+                 detail: bool = False) -> None:
         if n < 1:
             raise ValueError(f"a synthetic source needs n >= 1 frames, got {n}")
         if not 0.0 <= close_fraction <= 1.0:
@@ -100,6 +103,7 @@ class SyntheticDepthSource:
         self.camera = camera
         self.photos = photos
         self.shadows = bool(shadows)
+        self.detail = bool(detail)
         self.cache_size = int(cache_size)
         self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
@@ -119,7 +123,8 @@ class SyntheticDepthSource:
         from depth_estimation_ros.sim import render_scene
 
         frame = render_scene(_scene_seed(self.seed, i), intrinsics=self.camera,
-                             view=self.view(i), photos=self.photos, shadows=self.shadows)
+                             view=self.view(i), photos=self.photos, shadows=self.shadows,
+                             detail=self.detail)
         return (np.ascontiguousarray(frame.rgb, dtype=np.uint8),
                 np.ascontiguousarray(frame.depth, dtype=np.float32))
 
@@ -198,5 +203,6 @@ class SyntheticDepthSource:
         close += f", table_fraction={self.table_fraction:g}" if self.table_fraction else ""
         close += f", photos={self.photos!r}" if self.photos is not None else ""
         close += ", shadows=True" if self.shadows else ""
+        close += ", detail=True" if self.detail else ""
         return (f"SyntheticDepthSource(n={self.n}, seed={self.seed}, "
                 f"{self.width}x{self.height}, fx={self.camera.fx:g}{close})")
