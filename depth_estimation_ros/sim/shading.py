@@ -50,10 +50,11 @@ class Lighting:
             texture coordinates' steps to the neighbouring pixels), not the nearest texel
             of the full-size texture, which aliases into speckle far away. False (the
             default) keeps the nearest texel.
-        detail: Strength of a fine detail layer (a tileable 1/f noise at 8 times each
-            texture's frequency, mip-mapped, multiplying the light): real surfaces show
-            grain up close, which a 256-texel texture magnified over a near surface lacks;
-            far away the layer averages out. 0 = none (the default); implies ``mipmaps``.
+        detail: Spread of a fine grain multiplying the light (a tileable noise with equal
+            amplitude in each octave, repeating 8 times per texture repeat, mip-mapped): real
+            surfaces show grain up close, which a 256-texel texture magnified over a near
+            surface lacks; far away it averages out. 0 = none (the default); implies
+            ``mipmaps``.
     """
 
     light_position: Vec3 | None = None
